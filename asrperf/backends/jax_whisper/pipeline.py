@@ -1,0 +1,170 @@
+"""The ``jax`` backend: asrperf's JAX Whisper behind the common Pipeline API.
+
+Device choice goes through ``jax.devices(platform)`` and explicit placement, never
+through environment variables (setting ``JAX_PLATFORM_NAME`` after jax is imported,
+as the article did, silently does nothing). With several devices of the platform
+the batch axis is sharded over a one-axis mesh and parameters are replicated.
+The step function is compiled ahead of time for the fixed batch shape, so compile
+time is measured on its own and no call ever recompiles.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+
+import numpy as np
+
+from ...config import PipelineConfig
+from ...errors import ConfigurationError, DeviceUnavailableError
+from ...longform import SAMPLE_RATE, merge_chunks, plan_chunks
+from ...segments import Segment, make_segment
+from ...weights.sources import load_checkpoint, resolve_model
+from ..base import Pipeline
+
+_DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
+_CACHE_EVENTS = {"/jax/compilation_cache/cache_hits": "hits", "/jax/compilation_cache/cache_misses": "misses"}
+
+
+class _CacheEventCounter:
+    """Counts JAX persistent-cache hits and misses while it is active."""
+
+    def __init__(self):
+        self.counts = {"hits": 0, "misses": 0}
+
+    def __call__(self, event: str, **_kwargs) -> None:
+        if event in _CACHE_EVENTS:
+            self.counts[_CACHE_EVENTS[event]] += 1
+
+
+def jax_devices(device: str):
+    import jax
+
+    platform = "gpu" if device == "gpu" else "cpu"
+    try:
+        return jax.devices(platform)
+    except RuntimeError:
+        raise DeviceUnavailableError(
+            f"device={device!r} was requested but JAX has no {platform} backend here "
+            f"(available: {', '.join(sorted({d.platform for d in jax.devices()}))}); use device='cpu', "
+            "or install jax with CUDA support (pip install 'asrperf[jax-cuda]') on a GPU machine"
+        ) from None
+
+
+class JaxWhisperPipeline(Pipeline):
+    backend_name = "jax"
+
+    def __init__(self, config: PipelineConfig):
+        import jax
+        import jax.numpy as jnp
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+        from whisper.tokenizer import get_tokenizer
+
+        from . import decode, model
+
+        dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
+        if dtype not in _DTYPES[config.device]:
+            raise ConfigurationError(
+                f"backend 'jax' does not support dtype {dtype!r} on {config.device}; "
+                f"choose one of {', '.join(_DTYPES[config.device])}"
+            )
+        super().__init__(config, dtype)
+        self.devices = jax_devices(config.device)
+        requested = config.batch_size or 1
+        # Each device gets the same share of the batch.
+        self.batch = math.ceil(requested / len(self.devices)) * len(self.devices)
+
+        if config.compilation_cache_dir:
+            jax.config.update("jax_compilation_cache_dir", str(config.compilation_cache_dir))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+            jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+        self.resolved = resolve_model(config.model)
+        checkpoint = load_checkpoint(self.resolved)
+        self.weights_sha256 = checkpoint.fingerprint()
+        dims = checkpoint.dims
+        multilingual = not checkpoint.english_only
+        self.tokenizer = get_tokenizer(
+            multilingual, num_languages=dims["n_vocab"] - 51765 - int(multilingual),
+            language=config.decoding.language if multilingual else "en", task=config.decoding.task,
+        )
+        self.spec = decode.token_spec(self.tokenizer, config.decoding, dims["n_vocab"], dims["n_text_ctx"])
+        self._decode = decode
+
+        mesh = Mesh(np.array(self.devices), ("batch",))
+        replicated = NamedSharding(mesh, PartitionSpec())
+        self._batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
+        compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
+        with jax.default_device(self.devices[0]):
+            params = model.params_from_state(checkpoint.state, dims, compute)
+        self.params = jax.device_put(params, replicated)
+        filters = jax.device_put(jnp.asarray(model.mel_filters(dims["n_mels"])), replicated)
+
+        def run(params, filters, audio):
+            mel = model.log_mel(audio, filters)
+            features = model.encode(params, mel, dims["n_audio_head"], compute)
+            return decode.generate(params, features, self.spec, dims["n_text_head"])
+
+        jitted = jax.jit(run, in_shardings=(replicated, replicated, self._batch_sharding),
+                         out_shardings=self._batch_sharding)
+        audio_shape = jax.ShapeDtypeStruct((self.batch, model.CHUNK_SAMPLES), jnp.float32,
+                                           sharding=self._batch_sharding)
+        counter = _CacheEventCounter()
+        jax.monitoring.register_event_listener(counter)
+        try:
+            started = time.perf_counter()
+            compiled = jitted.lower(self.params, filters, audio_shape).compile()
+            self.compile_s = time.perf_counter() - started
+        finally:
+            jax.monitoring.unregister_event_listener(counter)
+        self.compilation_cache = (
+            "off" if not config.compilation_cache_dir
+            else "hit" if counter.counts["hits"] and not counter.counts["misses"] else "miss"
+        )
+        self._step = partial(compiled, self.params, filters)
+        self._jax = jax
+        self.output_devices: set = set()
+
+    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
+        from . import model
+
+        chunks = plan_chunks(len(samples))
+        outputs: list[list[Segment]] = []
+        window = model.CHUNK_SAMPLES
+        for first in range(0, len(chunks), self.batch):
+            group = chunks[first : first + self.batch]
+            # The last batch is padded with silent chunks to the fixed size: no recompilation.
+            audio = np.zeros((self.batch, window), np.float32)
+            for row, chunk in enumerate(group):
+                audio[row, : chunk.end - chunk.start] = samples[chunk.start : chunk.end]
+            tokens, n_tokens, hit_max = self._jax.block_until_ready(
+                self._step(self._jax.device_put(audio, self._batch_sharding)))
+            self.output_devices = {d for d in tokens.devices()}
+            tokens, n_tokens, hit_max = np.asarray(tokens), np.asarray(n_tokens), np.asarray(hit_max)
+            prompt = len(self.spec.prompt)
+            for row, chunk in enumerate(group):
+                sampled = tokens[row, prompt : prompt + n_tokens[row]]
+                self.last_run.tokens += int(n_tokens[row])
+                self.last_run.max_length_hits += int(hit_max[row])
+                chunk_end = (chunk.end - chunk.start) / SAMPLE_RATE
+                outputs.append([
+                    make_segment(chunk.offset_s + (start or 0.0),
+                                 chunk.offset_s + min(end if end is not None else chunk_end, chunk_end),
+                                 text, fallback_end=chunk.offset_s + chunk_end)
+                    for start, end, text in self._decode.split_segments(sampled, self.spec, self.tokenizer.decode)
+                ])
+        self.last_run.windows = len(chunks)
+        self.last_run.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
+        return merge_chunks(chunks, outputs, self.last_run.audio_s)
+
+    def describe(self) -> dict:
+        info = super().describe()
+        info["batch_size"] = self.config.batch_size
+        info.update(effective_batch=self.batch, jax_devices=len(self.devices), compile_s=round(self.compile_s, 3),
+                    compilation_cache=self.compilation_cache, longform="chunked 30s, stride 5s (whisper-jax)")
+        return info
+
+
+def build(config: PipelineConfig) -> JaxWhisperPipeline:
+    return JaxWhisperPipeline(config)

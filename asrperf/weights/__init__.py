@@ -1,0 +1,1 @@
+"""Whisper weights: where they come from, how they are verified, and their conversion."""
