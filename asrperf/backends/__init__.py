@@ -31,7 +31,8 @@ class BackendInfo:
 
 _REGISTRY: dict[str, BackendInfo] = {}
 
-#: how many times each configuration's pipeline has been built in this process
+#: how many times each configuration's shared pipeline has been built in this process
+#: (``load_pipeline`` builds private pipelines on request and is not counted)
 build_counts: Counter[PipelineConfig] = Counter()
 _SHARED: dict[PipelineConfig, Pipeline] = {}
 
@@ -74,15 +75,14 @@ def build_pipeline(config: PipelineConfig) -> Pipeline:
     reason = unavailable_reason(info.name)
     if reason:
         raise BackendUnavailableError(f"backend {info.name!r} is unavailable: {reason}")
-    pipeline = importlib.import_module(info.module).build(config)
-    build_counts[config] += 1
-    return pipeline
+    return importlib.import_module(info.module).build(config)
 
 
 def shared_pipeline(config: PipelineConfig) -> Pipeline:
     """The process-wide pipeline for ``config``: built on first use, then reused, never rebuilt."""
     if config not in _SHARED:
         _SHARED[config] = build_pipeline(config)
+        build_counts[config] += 1
     return _SHARED[config]
 
 

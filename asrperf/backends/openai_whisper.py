@@ -50,7 +50,8 @@ class OpenAIWhisperPipeline(Pipeline):
         multilingual = self.model.is_multilingual
         result = self._whisper.transcribe(
             self.model,
-            samples,
+            # torch.from_numpy wants a writable array; shared corpus audio is read-only.
+            samples if samples.flags.writeable else samples.copy(),
             verbose=None,
             temperature=decoding.temperature,
             beam_size=None,  # None is openai-whisper's greedy path; beam_size=1 would run beam search

@@ -1,0 +1,1 @@
+"""Benchmark plumbing shared by ``benchmarks/`` and the cold-start subprocess."""

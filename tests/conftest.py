@@ -1,0 +1,45 @@
+"""Test-only fixtures: audio files in many formats, made on the fly with PyAV."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+# CI: reproducible, few examples, no deadline (model calls vary in time).
+settings.register_profile("ci", derandomize=True, max_examples=25, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def encode_audio(path, samples: np.ndarray, rate: int, codec: str, channels: int = 1) -> None:
+    """Write float samples in [-1, 1] with PyAV (no ffmpeg binary needed)."""
+    import av
+
+    layout = "mono" if channels == 1 else "stereo"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = layout
+        frame_format = stream.codec_context.format.name
+        data = np.tile(samples[None, :], (channels, 1)).astype(np.float32)
+        integer = {"s16": np.int16, "s32": np.int32}.get(frame_format[:3])
+        if integer is not None:
+            data = (data * np.iinfo(integer).max).astype(integer)
+        if not frame_format.endswith("p"):
+            data = data.T.reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(data, format=frame_format, layout=layout)
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+@pytest.fixture(scope="session")
+def tone():
+    """1 s of a 440 Hz tone at 16 kHz."""
+    t = np.arange(16000) / 16000
+    return (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)

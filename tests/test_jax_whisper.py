@@ -1,0 +1,152 @@
+"""asrperf's JAX Whisper: numerical parity with openai-whisper, decoding rules, long-form, devices."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.cpu
+jax = pytest.importorskip("jax", reason="pip install 'asrperf[jax]'")
+torch = pytest.importorskip("torch", reason="the parity tests compare with openai-whisper: pip install 'asrperf[torch]'")
+whisper = pytest.importorskip("whisper", reason="pip install 'asrperf[torch]'")
+
+from asrperf.backends.jax_whisper import decode, model  # noqa: E402
+from asrperf.corpus import compose, utterances  # noqa: E402
+from asrperf.errors import DeviceUnavailableError  # noqa: E402
+from asrperf.metrics import wer  # noqa: E402
+from asrperf.segments import join_text  # noqa: E402
+from asrperf.weights.sources import load_checkpoint, resolve_model  # noqa: E402
+
+
+def relative_error(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("name", ["tiny.en", "base"])
+def test_parity_with_openai_whisper_float32(name):
+    checkpoint = load_checkpoint(resolve_model(name))
+    dims = checkpoint.dims
+    reference = whisper.model.Whisper(whisper.model.ModelDimensions(**dims))
+    reference.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in checkpoint.state.items()})
+    reference.eval()
+    params = model.params_from_state(checkpoint.state, dims)
+    rng = np.random.default_rng(0)
+    mel = rng.standard_normal((2, dims["n_mels"], model.N_FRAMES)).astype(np.float32)
+    tokens = rng.integers(0, dims["n_vocab"], (2, 10))
+    with torch.no_grad():
+        torch_features = reference.encoder(torch.from_numpy(mel))
+        torch_logits = reference.decoder(torch.from_numpy(tokens), torch_features)
+    features = model.encode(params, mel, dims["n_audio_head"])
+    logits = model.decode_full(params, tokens, features, dims["n_text_head"])
+    assert relative_error(features, torch_features) < 1e-4
+    assert relative_error(logits, torch_logits) < 1e-4
+    # The cached single-token step gives the same logits as the full pass.
+    t_max = 16
+    cache = [(np.zeros((2, t_max, dims["n_text_state"]), np.float32),) * 2 for _ in range(dims["n_text_layer"])]
+    cross = model.cross_kv(params, features)
+    steps = []
+    for position in range(tokens.shape[1]):
+        step_logits, cache = model.decode_step(params, tokens[:, position], position, cache, cross, dims["n_text_head"])
+        steps.append(step_logits)
+    assert relative_error(np.stack(steps, 1), torch_logits) < 1e-4
+
+
+def test_log_mel_matches_openai_whisper():
+    audio = utterances()[0].samples()
+    window = np.zeros(model.CHUNK_SAMPLES, np.float32)
+    window[: len(audio)] = audio
+    ours = model.log_mel(window[None], model.mel_filters(80))[0]
+    theirs = whisper.log_mel_spectrogram(torch.from_numpy(window))[:, : model.N_FRAMES].numpy()
+    assert relative_error(ours, theirs) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def jax_tiny(pipeline):
+    return pipeline("jax", "tiny.en", batch_size=1)
+
+
+def test_timestamp_rules_hold_in_generated_tokens(jax_tiny):
+    spec = jax_tiny.spec
+    audio = np.zeros((jax_tiny.batch, model.CHUNK_SAMPLES), np.float32)
+    sample = utterances()[5].samples()
+    audio[0, : len(sample)] = sample
+    tokens, n_tokens, hit_max = jax_tiny._step(jax.device_put(audio, jax_tiny._batch_sharding))
+    sampled = np.asarray(tokens)[0, len(spec.prompt) : len(spec.prompt) + int(n_tokens[0])]
+    assert not bool(hit_max[0])
+    is_ts = sampled >= spec.timestamp_begin
+    assert is_ts[0] and sampled[0] - spec.timestamp_begin <= spec.max_initial_timestamp_index
+    stamps = sampled[is_ts]
+    assert list(stamps) == sorted(stamps), "timestamps never decrease"
+    assert not np.isin(sampled, spec.suppress).any()
+    # Pairs: text is always enclosed; no three timestamps in a row.
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, is_ts.astype(int), 0])))
+    assert all(r <= 2 for r in runs[::2])
+    segments = decode.split_segments(sampled, spec, jax_tiny.tokenizer.decode)
+    assert segments and all(start is not None and end is not None and start < end for start, end, _ in segments)
+
+
+def test_long_form_matches_openai_whisper_quality(pipeline):
+    composed = compose(75.0, seed=1)
+    jax_segments = pipeline("jax", "tiny.en", batch_size=4).transcribe(composed.samples)
+    torch_segments = pipeline("openai-whisper", "tiny.en").transcribe(composed.samples)
+    jax_wer, torch_wer = wer(composed.reference, join_text(jax_segments)), wer(composed.reference, join_text(torch_segments))
+    assert jax_wer <= 0.20 and jax_wer <= torch_wer + 0.05, (jax_wer, torch_wer)
+    starts = [s.start for s in jax_segments]
+    assert starts == sorted(starts) and jax_segments[-1].end <= composed.duration_s + 0.02
+    assert jax_segments[-1].end > composed.pieces[-1][1] - 5.0, "speech near the end was lost"
+    # No words duplicated at the 20 s seams: the word count stays close to the reference.
+    assert abs(len(join_text(jax_segments).split()) - len(composed.reference.split())) <= 0.1 * len(composed.reference.split())
+
+
+def test_work_runs_on_the_requested_device(jax_tiny):
+    jax_tiny.transcribe(utterances()[1].samples())
+    assert {d.platform for d in jax_tiny.output_devices} == {"cpu"}
+
+
+def test_gpu_request_without_gpu_is_a_clear_error():
+    from asrperf.backends import load_pipeline
+
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("a GPU is visible: this test checks the error on CPU-only machines")
+    with pytest.raises(DeviceUnavailableError, match="device='gpu'"):
+        load_pipeline("jax", "tiny.en", device="gpu")
+
+
+def test_bfloat16_transcribes(pipeline):
+    pipe = pipeline("jax", "tiny.en", dtype="bfloat16", batch_size=1)
+    subset = utterances()[::8]
+    score = wer([u.text for u in subset], [join_text(pipe.transcribe(u.path)) for u in subset])
+    assert pipe.describe()["dtype"] == "bfloat16" and score <= 0.25
+
+
+SHARDED = textwrap.dedent("""
+    import json, sys
+    from asrperf.backends import load_pipeline
+    from asrperf.corpus import compose
+    audio = compose(45.0, seed=2).samples
+    pipe = load_pipeline("jax", "tiny.en", batch_size=2)
+    text = " ".join(s.text for s in pipe.transcribe(audio))
+    print(json.dumps({"devices": len(pipe.devices), "used": sorted(str(d) for d in pipe.output_devices),
+                      "text": text}))
+""")
+
+
+def run_isolated(code, env_extra):
+    env = {**os.environ, **env_extra}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_batch_sharded_over_two_devices_gives_the_same_text():
+    # XLA_FLAGS must be set before jax is imported, hence a fresh process for each.
+    two = run_isolated(SHARDED, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    one = run_isolated(SHARDED, {"XLA_FLAGS": ""})
+    assert two["devices"] == 2 and len(two["used"]) == 2
+    assert one["devices"] == 1 and len(one["used"]) == 1
+    assert two["text"] == one["text"] and two["text"]
