@@ -105,13 +105,20 @@ register(BackendInfo(
     summary="openai-whisper on PyTorch: sequential 30 s windows, greedy",
 ))
 
-__all__ = [
-    "ALIASES", "BackendInfo", "Pipeline", "RunStats", "available_backends", "backend_names", "build_counts",
-    "build_pipeline", "load_pipeline", "make_config", "register", "shared_pipeline", "unavailable_reason",
-]
 
 register(BackendInfo(
     name="jax", module="asrperf.backends.jax_whisper.pipeline", requires=("jax", "whisper"),
     install="pip install 'asrperf[jax]' (or 'asrperf[jax-cuda]' for NVIDIA GPUs)",
     summary="asrperf's JAX Whisper: whisper-jax's chunked, batched long-form, greedy, compiled once",
 ))
+
+register(BackendInfo(
+    name="faster-whisper", module="asrperf.backends.faster_whisper", requires=("faster_whisper", "ctranslate2"),
+    install="pip install 'asrperf[ct2]'",
+    summary="faster-whisper on CTranslate2: sequential, or batched 30 s clips",
+))
+
+__all__ = [
+    "ALIASES", "BackendInfo", "Pipeline", "RunStats", "available_backends", "backend_names", "build_counts",
+    "build_pipeline", "load_pipeline", "make_config", "register", "shared_pipeline", "unavailable_reason",
+]

@@ -97,9 +97,11 @@ def _apply_rules(logits, step_state, spec: TokenSpec, vocab_ids, suppress_mask, 
     return jnp.where((ts_mass > best_text)[:, None] & ~is_ts[None], neg, logits)
 
 
-def generate(params, audio_features, spec: TokenSpec, n_head: int):
+def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
     """Greedy tokens for each window: ([B, prompt + max_new] tokens, [B] sampled count, [B] hit max).
 
+    ``valid`` [B] marks real windows; padding rows start finished, so they never
+    keep the loop running (silence can make Whisper babble until the length limit).
     Prompt tokens are fed through the same single-token step (forced), so the cache
     fill and the sampling share one loop body and one compile.
     """
@@ -115,12 +117,12 @@ def generate(params, audio_features, spec: TokenSpec, n_head: int):
     if spec.blank:
         blank_mask = blank_mask.at[jnp.array(spec.blank, jnp.int32)].set(True)
 
-    cross = model.cross_kv(params, audio_features)
-    cache = [(jnp.zeros((batch, total, width), dtype), jnp.zeros((batch, total, width), dtype))
-             for _ in dec["blocks"]]
+    cross = model.cross_kv(params, audio_features, n_head)
+    head_shape = (batch, n_head, total, width // n_head)
+    cache = [(jnp.zeros(head_shape, dtype), jnp.zeros(head_shape, dtype)) for _ in dec["blocks"]]
     tokens = jnp.zeros((batch, total), jnp.int32).at[:, :prompt_len].set(jnp.array(spec.prompt, jnp.int32))
     ts_floor = jnp.full((batch,), -1, jnp.int32)
-    state = (0, tokens, cache, jnp.zeros(batch, bool), ts_floor)
+    state = (0, tokens, cache, ~valid, ts_floor)
 
     def keep_going(state):
         position, _, _, done, _ = state
@@ -148,7 +150,7 @@ def generate(params, audio_features, spec: TokenSpec, n_head: int):
     sampled = tokens[:, prompt_len:]
     is_eot = sampled == spec.eot
     n_tokens = jnp.where(is_eot.any(axis=1), jnp.argmax(is_eot, axis=1), spec.max_new_tokens)
-    return tokens, n_tokens, ~done
+    return tokens, n_tokens, ~done & valid
 
 
 def split_segments(tokens: np.ndarray, spec: TokenSpec, decode_text) -> list[tuple[float | None, float | None, str]]:

@@ -126,22 +126,43 @@ def linear(x, p):
     return y + p["b"] if "b" in p else y
 
 
-def _heads(x, n_head):
+def split_heads(x, n_head):
+    """[B, T, D] → [B, H, T, D/H], the layout keys and values are kept in."""
     b, t, d = x.shape
-    return x.reshape(b, t, n_head, d // n_head)
+    return x.reshape(b, t, n_head, d // n_head).transpose(0, 2, 1, 3)
+
+
+# Queries longer than this are processed in blocks, so the [H, Tq, Tk] score matrix
+# of the 1500-frame encoder never exists whole: XLA on CPU then reuses one small
+# buffer per block instead of allocating (and page-faulting) ~50 MB per layer.
+_QUERY_BLOCK = 300
 
 
 def attend(q, k, v, n_head, mask=None):
-    """Scaled dot-product attention; q [B,Tq,D], k/v [B,Tk,D]; mask broadcast to [B,H,Tq,Tk]."""
+    """Scaled dot-product attention: q [B, Tq, D]; k, v [B, H, Tk, D/H]; mask broadcast to [B, H, Tq, Tk].
+
+    openai-whisper scales q and k by d**-0.25 each; scaling q alone by d**-0.5 is the
+    same product without touching the (large, reused) keys.
+    """
     d_head = q.shape[-1] // n_head
-    scale = d_head ** -0.25  # applied to q and k, as openai-whisper does
-    qh, kh, vh = _heads(q * scale, n_head), _heads(k * scale, n_head), _heads(v, n_head)
-    scores = jnp.einsum("bqhd,bkhd->bhqk", qh, kh).astype(jnp.float32)
-    if mask is not None:
-        scores = jnp.where(mask, scores, -jnp.inf)
-    weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bhqk,bkhd->bqhd", weights, vh)
-    return out.reshape(q.shape)
+    qh = split_heads(q * jnp.asarray(d_head ** -0.5, q.dtype), n_head)
+
+    def block(qb, mask_b):
+        scores = jnp.einsum("bhqd,bhkd->bhqk", qb, k).astype(jnp.float32)
+        if mask_b is not None:
+            scores = jnp.where(mask_b, scores, -jnp.inf)
+        weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        return jnp.einsum("bhqk,bhkd->bhqd", weights, v)
+
+    length = qh.shape[2]
+    if mask is None and length > _QUERY_BLOCK and length % _QUERY_BLOCK == 0:
+        blocks = qh.reshape(*qh.shape[:2], length // _QUERY_BLOCK, _QUERY_BLOCK, d_head).transpose(2, 0, 1, 3, 4)
+        out = jax.lax.map(lambda qb: block(qb, None), blocks).transpose(1, 2, 0, 3, 4)
+        out = out.reshape(qh.shape)
+    else:
+        out = block(qh, mask)
+    b, h, t, d = out.shape
+    return out.transpose(0, 2, 1, 3).reshape(b, t, h * d)
 
 
 def mlp(x, block):
@@ -164,17 +185,19 @@ def encode(params, mel, n_head: int, dtype=jnp.float32):
     for block in enc["blocks"]:
         h = layer_norm(x, block["attn_ln"])
         a = block["attn"]
-        x = x + linear(attend(linear(h, a["q"]), linear(h, a["k"]), linear(h, a["v"]), n_head), a["o"])
+        k, v = split_heads(linear(h, a["k"]), n_head), split_heads(linear(h, a["v"]), n_head)
+        x = x + linear(attend(linear(h, a["q"]), k, v, n_head), a["o"])
         x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
     return layer_norm(x, enc["ln_post"])
 
 
 # ---------------------------------------------------------------- decoder
 
-def cross_kv(params, audio_features):
-    """Per-layer cross-attention keys and values: computed once per window, reused every step."""
+def cross_kv(params, audio_features, n_head: int):
+    """Per-layer cross-attention keys and values in head layout: computed once per window."""
     return [
-        (linear(audio_features, b["cross"]["k"]), linear(audio_features, b["cross"]["v"]))
+        (split_heads(linear(audio_features, b["cross"]["k"]), n_head),
+         split_heads(linear(audio_features, b["cross"]["v"]), n_head))
         for b in params["decoder"]["blocks"]
     ]
 
@@ -192,10 +215,11 @@ def decode_full(params, tokens, audio_features, n_head: int):
     length = tokens.shape[1]
     x = (dec["tok"][tokens].astype(jnp.float32) + dec["pos"][:length]).astype(dtype)
     causal = jnp.tril(jnp.ones((length, length), bool))[None, None]
-    for block, (ck, cv) in zip(dec["blocks"], cross_kv(params, audio_features)):
+    for block, (ck, cv) in zip(dec["blocks"], cross_kv(params, audio_features, n_head)):
         h = layer_norm(x, block["attn_ln"])
         a = block["attn"]
-        x = x + linear(attend(linear(h, a["q"]), linear(h, a["k"]), linear(h, a["v"]), n_head, causal), a["o"])
+        k, v = split_heads(linear(h, a["k"]), n_head), split_heads(linear(h, a["v"]), n_head)
+        x = x + linear(attend(linear(h, a["q"]), k, v, n_head, causal), a["o"])
         h = layer_norm(x, block["cross_ln"])
         x = x + linear(attend(linear(h, block["cross"]["q"]), ck, cv, n_head), block["cross"]["o"])
         x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
@@ -205,20 +229,20 @@ def decode_full(params, tokens, audio_features, n_head: int):
 def decode_step(params, token, position, self_cache, cross, n_head: int):
     """One token per sequence at ``position``; returns logits [B, V] and the updated cache.
 
-    ``self_cache`` is a list of (k, v) arrays [B, T_max, d] written in place at
+    ``self_cache`` is a list of (k, v) arrays [B, H, T_max, d/H] written in place at
     ``position``; attention masks out the positions not yet written.
     """
     dec = params["decoder"]
     dtype = dec["tok"].dtype
     x = (dec["tok"][token].astype(jnp.float32) + dec["pos"][position])[:, None, :].astype(dtype)
-    t_max = self_cache[0][0].shape[1]
+    t_max = self_cache[0][0].shape[2]
     visible = (jnp.arange(t_max) <= position)[None, None, None, :]
     new_cache = []
     for block, (k_cache, v_cache), (ck, cv) in zip(dec["blocks"], self_cache, cross):
         h = layer_norm(x, block["attn_ln"])
         a = block["attn"]
-        k_cache = jax.lax.dynamic_update_slice(k_cache, linear(h, a["k"]), (0, position, 0))
-        v_cache = jax.lax.dynamic_update_slice(v_cache, linear(h, a["v"]), (0, position, 0))
+        k_cache = jax.lax.dynamic_update_slice(k_cache, split_heads(linear(h, a["k"]), n_head), (0, 0, position, 0))
+        v_cache = jax.lax.dynamic_update_slice(v_cache, split_heads(linear(h, a["v"]), n_head), (0, 0, position, 0))
         new_cache.append((k_cache, v_cache))
         x = x + linear(attend(linear(h, a["q"]), k_cache, v_cache, n_head, visible), a["o"])
         h = layer_norm(x, block["cross_ln"])
