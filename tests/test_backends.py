@@ -11,7 +11,7 @@ pytestmark = pytest.mark.cpu
 
 # One per voice x speed combination: 12 of the 48 utterances keep the suite quick.
 SUBSET = utterances()[::4]
-BACKENDS = [("openai-whisper", None), ("jax", 1)]
+BACKENDS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS, ids=[b for b, _ in BACKENDS])
@@ -58,3 +58,36 @@ def test_run_stats_and_description(transcripts):
 def test_empty_audio_gives_no_segments(transcripts):
     pipe, _ = transcripts
     assert pipe.transcribe(np.zeros(0, np.float32)) == []
+
+
+BASE_SUBSET = utterances()[1::8]
+
+
+@pytest.mark.parametrize("backend,batch", [("openai-whisper", None), ("jax", 1), ("faster-whisper", None)])
+def test_base_multilingual_model_forced_to_english(pipeline, backend, batch):
+    pipe = pipeline(backend, "base", batch_size=batch)
+    outputs = [pipe.transcribe(u.path) for u in BASE_SUBSET]
+    score = wer([u.text for u in BASE_SUBSET], [join_text(o) for o in outputs])
+    assert score <= 0.20, f"{backend} base: WER {score:.3f}"
+    assert pipe.describe()["decoding"].count("lang=en") == 1
+
+
+def test_faster_whisper_batched_consumes_its_generator(pipeline):
+    pipe = pipeline("faster-whisper", "tiny.en", batch_size=4)
+    utterance = utterances()[3]
+    segments = pipe.transcribe(utterance.path)
+    check_schema(segments, utterance.duration_s)
+    assert pipe.last_run.tokens > 0 and wer(utterance.text, join_text(segments)) <= 0.5
+
+
+def test_upstream_whisper_jax_reports_why_it_is_unavailable():
+    from asrperf import available_backends
+    from asrperf.backends import load_pipeline
+    from asrperf.errors import BackendUnavailableError
+
+    reason = available_backends()["whisper-jax"]
+    if reason is None:
+        pytest.skip("whisper_jax imports here; the unavailable path cannot be exercised")
+    assert "whisper_jax" in reason and "'jax'" in reason
+    with pytest.raises(BackendUnavailableError, match="whisper-jax"):
+        load_pipeline("whisper-jax", "tiny.en")

@@ -42,3 +42,22 @@ def test_open_end_closed_at_duration():
     # whisper-jax leaves the last chunk's end as None
     assert make_segment(3.2, None, " tail ", fallback_end=9.5) == Segment(3.2, 9.5, "tail")
     assert join_text([Segment(0, 1, "a"), Segment(1, 2, ""), Segment(2, 3, "b")]) == "a b"
+
+
+chunk = st.fixed_dictionaries({
+    "timestamp": st.tuples(st.one_of(st.none(), st.floats(0, 100)), st.one_of(st.none(), st.floats(0, 100))),
+    "text": st.text(max_size=20),
+})
+
+
+@given(st.lists(chunk, max_size=12), st.floats(0.1, 200))
+def test_whisper_jax_chunks_normalise_to_valid_segments(chunks, duration):
+    from asrperf.backends.whisper_jax_upstream import segments_from_chunks
+
+    segments = segments_from_chunks(chunks, duration)
+    assert [s.text for s in segments] == [c["text"].strip() for c in chunks if c["text"].strip()]
+    for s in segments:
+        assert 0 <= s.start <= s.end
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+    if chunks and chunks[-1]["text"].strip() and chunks[-1]["timestamp"][1] is None:
+        assert segments[-1].end >= min(duration, segments[-1].end)

@@ -118,6 +118,18 @@ register(BackendInfo(
     summary="faster-whisper on CTranslate2: sequential, or batched 30 s clips",
 ))
 
+def _whisper_jax_probe() -> str | None:
+    from .whisper_jax_upstream import probe
+
+    return probe()
+
+
+register(BackendInfo(
+    name="whisper-jax", module="asrperf.backends.whisper_jax_upstream", requires=(),
+    install="see the whisper-jax project (not on PyPI)", probe=_whisper_jax_probe,
+    summary="the upstream whisper-jax package, where it still imports",
+))
+
 __all__ = [
     "ALIASES", "BackendInfo", "Pipeline", "RunStats", "available_backends", "backend_names", "build_counts",
     "build_pipeline", "load_pipeline", "make_config", "register", "shared_pipeline", "unavailable_reason",
