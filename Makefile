@@ -10,6 +10,7 @@ TORCH_VERSION ?= 2.13.0
 EXTRAS ?= torch,jax,ct2,models,report,dev
 STAMP := $(VENV)/.asrperf-installed
 BENCH_ARGS ?=
+GATE_ARGS ?=
 BASE ?= origin/main
 GATE_PERCENT ?= 25
 
@@ -35,7 +36,7 @@ test: $(STAMP)
 	$(PY) -m pytest tests -m cpu
 
 gate: $(STAMP)
-	$(PY) -m asrperf.bench.gate --base "$(BASE)" --fail-percent $(GATE_PERCENT) -- $(BENCH_ARGS)
+	$(PY) -m asrperf.bench.gate --base "$(BASE)" --fail-percent $(GATE_PERCENT) $(GATE_ARGS) -- $(BENCH_ARGS)
 
 report: $(STAMP)
 	$(PY) -m asrperf.cli report $$(ls -t .benchmarks/*/*.json | head -1) -o report

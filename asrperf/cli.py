@@ -76,6 +76,15 @@ def _corpus(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from pathlib import Path
+
+    from .report import write_report
+
+    print(write_report([Path(p) for p in args.results], Path(args.output)))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="asrperf", description=__doc__)
     top.add_argument("--version", action="version", version=__version__)
@@ -105,6 +114,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("-o", "--output", default="composed.wav")
     c.set_defaults(run=_corpus)
+    r = sub.add_parser("report", help="Markdown table and PNG plots from pytest-benchmark JSON files")
+    r.add_argument("results", nargs="+", help="pytest-benchmark JSON files (--benchmark-json or .benchmarks/)")
+    r.add_argument("-o", "--output", default="report", help="output directory")
+    r.set_defaults(run=_report)
     return top
 
 

@@ -43,3 +43,21 @@ def tone():
     """1 s of a 440 Hz tone at 16 kHz."""
     t = np.arange(16000) / 16000
     return (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def corpus_transcripts(pipeline):
+    """``corpus_transcripts(name)`` → that backend's texts for AGREEMENT_SUBSET, computed once."""
+    from asrperf.segments import join_text
+
+    from .corpus_runs import AGREEMENT_BACKENDS, AGREEMENT_SUBSET
+
+    done: dict[str, list[str]] = {}
+
+    def get(name: str) -> list[str]:
+        if name not in done:
+            pipe = pipeline(model="tiny.en", **AGREEMENT_BACKENDS[name])
+            done[name] = [join_text(pipe.transcribe(u.path)) for u in AGREEMENT_SUBSET]
+        return done[name]
+
+    return get

@@ -1,4 +1,4 @@
-"""Every backend: real transcription quality and the shared output contract."""
+"""Every backend: the shared output contract (WER agreement lives in test_agreement.py)."""
 
 import numpy as np
 import pytest
@@ -9,8 +9,8 @@ from asrperf.segments import Segment, join_text
 
 pytestmark = pytest.mark.cpu
 
-# One per voice x speed combination: 12 of the 48 utterances keep the suite quick.
-SUBSET = utterances()[::4]
+# Four utterances, all four voices: the contract, not the accuracy, is checked here.
+SUBSET = utterances()[::13]
 BACKENDS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None)]
 
 
@@ -30,12 +30,6 @@ def check_schema(segments, duration):
         assert s.text.strip()
     starts = [s.start for s in segments]
     assert starts == sorted(starts)
-
-
-def test_tiny_en_wer_on_corpus(transcripts):
-    pipe, outputs = transcripts
-    score = wer([u.text for u in SUBSET], [join_text(o) for o in outputs])
-    assert score <= 0.20, f"{pipe.backend_name}: WER {score:.3f}"
 
 
 def test_segments_follow_the_contract(transcripts):

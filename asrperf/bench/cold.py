@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 
@@ -31,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from asrperf.audio import load_audio
     from asrperf.backends import _info, build_pipeline, make_config
+    from asrperf.bench.record import peak_rss_mb
 
     options = {"compilation_cache_dir": args.compilation_cache_dir} if args.compilation_cache_dir else {}
     config = make_config(args.backend, args.model, args.device, args.dtype, args.batch_size, **options)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": pipeline.last_run.tokens,
         "max_length_hits": pipeline.last_run.max_length_hits,
         "audio_s": pipeline.last_run.audio_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         **pipeline.describe(),
     }, sys.stdout)
     print()

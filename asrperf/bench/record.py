@@ -9,7 +9,18 @@ from ..weights.sources import weights_fingerprint
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
+    """This process's peak resident memory so far, in MiB.
+
+    Linux's VmHWM belongs to the current program image; ``ru_maxrss`` survives
+    ``exec`` and would report a parent's peak in a freshly started child.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -1,0 +1,12 @@
+"""Which backends and utterances the agreement checks use (one place for both test files)."""
+
+from asrperf.corpus import utterances
+
+#: name → pipeline settings (tiny.en, CPU, greedy)
+AGREEMENT_BACKENDS = {
+    "openai-whisper": dict(backend="openai-whisper"),
+    "jax": dict(backend="jax", batch_size=1),
+    "faster-whisper": dict(backend="faster-whisper"),
+}
+#: every second utterance: all voices and speeds, half the time
+AGREEMENT_SUBSET = utterances()[::2]
