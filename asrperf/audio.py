@@ -97,21 +97,52 @@ def _decode(file: str | io.BytesIO, label: str) -> np.ndarray:
         if not container.streams.audio:
             raise AudioError(f"{label} contains no audio stream")
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        pieces: list[np.ndarray] = []
+        stream = container.streams.audio[0]
+        estimate = 0
+        if stream.duration and stream.time_base:
+            estimate = int(float(stream.duration * stream.time_base) * SAMPLE_RATE)
+        elif container.duration:
+            estimate = int(container.duration / 1_000_000 * SAMPLE_RATE)
+        out = _Growing(estimate + SAMPLE_RATE)
         try:
-            # Frame by frame, so a two-hour file holds only the 16 kHz result in memory.
+            # Frame by frame into one preallocated buffer: a two-hour file costs about
+            # one copy of its 16 kHz samples, not a list of pieces plus their concatenation.
             for frame in container.decode(audio=0):
-                pieces.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+                for resampled in resampler.resample(frame):
+                    out.append(resampled.to_ndarray().reshape(-1))
         except av.error.FFmpegError as exc:
-            if not pieces:
+            if not out.size:
                 raise AudioError(f"{label} could not be decoded as audio ({exc}): is it truncated or corrupt?") from None
             raise AudioError(
                 f"{label} is truncated or corrupt: decoding stopped after "
-                f"{sum(len(p) for p in pieces) / SAMPLE_RATE:.2f} s ({exc}); re-encode or re-download it"
+                f"{out.size / SAMPLE_RATE:.2f} s ({exc}); re-encode or re-download it"
             ) from None
-        pieces.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    samples = np.concatenate(pieces).astype(np.float32, copy=False) if pieces else np.zeros(0, np.float32)
+        for resampled in resampler.resample(None):
+            out.append(resampled.to_ndarray().reshape(-1))
+    samples = out.result()
     return _check_finite(samples, label)
+
+
+class _Growing:
+    """An append-only float32 buffer that doubles when an estimate falls short."""
+
+    def __init__(self, capacity: int):
+        self._data = np.empty(max(capacity, 1), np.float32)
+        self.size = 0
+
+    def append(self, piece: np.ndarray) -> None:
+        end = self.size + len(piece)
+        if end > len(self._data):
+            self._data = np.resize(self._data, max(end, 2 * len(self._data)))
+        self._data[self.size : end] = piece
+        self.size = end
+
+    def result(self) -> np.ndarray:
+        if self.size == len(self._data):
+            return self._data
+        # Trimming copies once; for a close estimate the slack is small, so keep a view when it is.
+        slack = len(self._data) - self.size
+        return self._data[: self.size] if slack <= 2 * SAMPLE_RATE else self._data[: self.size].copy()
 
 
 def _from_array(array: np.ndarray, sample_rate: int) -> np.ndarray:

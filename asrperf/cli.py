@@ -16,8 +16,10 @@ def _transcribe(args) -> int:
 
     pipeline = load_pipeline(args.backend, args.model, device=args.device, dtype=args.dtype,
                              batch_size=args.batch_size)
+    from tqdm import tqdm
+
     results = []
-    for path in args.files:
+    for path in tqdm(args.files, desc="transcribing", unit="file", disable=args.json or len(args.files) < 2):
         started = time.perf_counter()
         segments = pipeline.transcribe(path)
         elapsed = time.perf_counter() - started

@@ -49,4 +49,4 @@ def pytest_generate_tests(metafunc):
 def pytest_benchmark_update_machine_info(config, machine_info):
     from asrperf.hardware import machine_summary
 
-    machine_info["asrperf"] = machine_summary()
+    machine_info["asrperf"] = {**machine_summary(), "threads_option": config.getoption("--asrperf-threads")}

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..audio import AudioInput, duration_s, load_audio
 from ..config import PipelineConfig
+from ..hardware import cpu_threads
 from ..segments import Segment
 
 
@@ -55,5 +56,6 @@ class Pipeline(abc.ABC):
             "dtype": self.dtype,
             "batch_size": self.config.batch_size,
             "decoding": self.config.decoding.describe(),
-            "threads": self.config.threads,
+            # None means the framework's default, which follows the process's CPU affinity.
+            "threads": self.config.threads or cpu_threads(),
         }

@@ -39,15 +39,28 @@ class FasterWhisperPipeline(Pipeline):
                                          "use device='cpu' or a CUDA build of ctranslate2 on an NVIDIA GPU")
         self.cpu_threads = config.threads or 0  # 0: CTranslate2's default (all cores)
         source = self._model_directory(config.model)
-        self.model = WhisperModel(source, device="cuda" if config.device == "gpu" else "cpu",
-                                  compute_type=dtype, cpu_threads=self.cpu_threads, local_files_only=True)
+        try:
+            self.model = WhisperModel(source, device="cuda" if config.device == "gpu" else "cpu",
+                                      compute_type=dtype, cpu_threads=self.cpu_threads, local_files_only=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            if source != config.model:
+                raise  # a directory asrperf verified: a real failure, not a missing model
+            raise ModelNotFoundError(
+                f"faster-whisper has no local CTranslate2 weights for {config.model!r} ({type(exc).__name__}); "
+                "pass a CTranslate2 directory, or fetch the converted model into your Hugging Face cache "
+                "(benchmarks never download)"
+            ) from None
         self.batched = BatchedInferencePipeline(self.model) if config.batch_size else None
 
     def _model_directory(self, name: str) -> str:
         try:
             resolved = resolve_model(name)
         except ModelNotFoundError:
-            return name  # faster-whisper's own names, from the HF cache only (local_files_only)
+            from faster_whisper.utils import available_models
+
+            if name in available_models():
+                return name  # faster-whisper's own names, from the HF cache only (local_files_only)
+            raise
         if resolved.kind != "ctranslate2":
             raise ModelNotFoundError(
                 f"faster-whisper needs CTranslate2 weights, and {name!r} resolves to {resolved.source}; "
