@@ -11,10 +11,13 @@ faster-whisper float32     0.1676        0.1559           word-for-word identica
 faster-whisper int8        0.1638        0.1559
 jax float32                0.1601        0.1407           per-window log-mel (whisper-jax)
 jax bfloat16               0.1638        0.1407
+transformers float32 b4    0.1601        0.1407           word-for-word identical to jax
 =========================  ============  ===============  =============================
 
-Pairwise WER between any two of those: at most 0.078 over the corpus (0.080 on the
+Pairwise WER between any two of those: at most 0.078 over the corpus (0.081 on the
 subset), at most 0.44 on a single utterance (short sentences: one word is 0.1+).
+The two chunked implementations (asrperf's jax and transformers' pipeline) agree
+exactly, as do the two sequential ones (openai-whisper and faster-whisper).
 Each bound below sits above the measured value with room for machine-to-machine
 float differences, and far below what a broken backend produces (a wrong mel, a
 wrong timestamp rule or dropped seams each moved WER by 0.1 or more while this

@@ -35,6 +35,8 @@ PIPELINES = [
     ("faster-whisper", "tiny.en", "cpu", "float32", 8),
     ("faster-whisper", "tiny.en", "cpu", "int8", 8),
     ("faster-whisper", "base", "cpu", "float32", None),
+    ("transformers", "tiny.en", "cpu", "float32", 8),
+    ("transformers", "base", "cpu", "float32", 8),
     ("openai-whisper", "base", "cpu", "float32", None),
     ("jax", "base", "cpu", "float32", 8),
     ("openai-whisper", "tiny.en", "gpu", "float16", None),
@@ -56,7 +58,7 @@ SLOW_AUDIO = {"30min"}
 PRESETS = {
     # make bench: every available backend on tiny.en, CPU, short inputs; minutes, not hours.
     "quick": lambda c: c.model == "tiny.en" and c.device == "cpu" and c.audio in ("utt", "1min")
-    and c.dtype == "float32" and (c.backend != "jax" or c.batch_size == 8)
+    and c.dtype == "float32" and (c.backend not in ("jax", "transformers") or c.batch_size == 8)
     and (c.backend != "faster-whisper" or c.batch_size is None),
     # The article's table: large-v2 on GPU (dtypes x batch), base and large on CPU, 30+ min audio.
     "article": lambda c: c.audio in ("1min", "30min") and (c.model in ("large-v2", "base")),

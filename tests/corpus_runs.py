@@ -7,6 +7,7 @@ AGREEMENT_BACKENDS = {
     "openai-whisper": dict(backend="openai-whisper"),
     "jax": dict(backend="jax", batch_size=1),
     "faster-whisper": dict(backend="faster-whisper"),
+    "transformers": dict(backend="transformers", batch_size=4),
 }
 #: every second utterance: all voices and speeds, half the time
 AGREEMENT_SUBSET = utterances()[::2]

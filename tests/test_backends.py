@@ -11,7 +11,7 @@ pytestmark = pytest.mark.cpu
 
 # Four utterances, all four voices: the contract, not the accuracy, is checked here.
 SUBSET = utterances()[::13]
-BACKENDS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None)]
+BACKENDS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None), ("transformers", 4)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS, ids=[b for b, _ in BACKENDS])
@@ -57,7 +57,8 @@ def test_empty_audio_gives_no_segments(transcripts):
 BASE_SUBSET = utterances()[1::8]
 
 
-@pytest.mark.parametrize("backend,batch", [("openai-whisper", None), ("jax", 1), ("faster-whisper", None)])
+@pytest.mark.parametrize("backend,batch", [("openai-whisper", None), ("jax", 1), ("faster-whisper", None),
+                                           ("transformers", 4)])
 def test_base_multilingual_model_forced_to_english(pipeline, backend, batch):
     pipe = pipeline(backend, "base", batch_size=batch)
     outputs = [pipe.transcribe(u.path) for u in BASE_SUBSET]

@@ -16,7 +16,7 @@ from asrperf.metrics import wer
 from asrperf.segments import join_text
 
 pytestmark = pytest.mark.cpu
-BACKENDS = {"openai-whisper": None, "jax": 1, "faster-whisper": None}
+BACKENDS = {"openai-whisper": None, "jax": 1, "faster-whisper": None, "transformers": 4}
 
 
 @pytest.fixture(params=list(BACKENDS))

@@ -118,6 +118,13 @@ register(BackendInfo(
     summary="faster-whisper on CTranslate2: sequential, or batched 30 s clips",
 ))
 
+register(BackendInfo(
+    name="transformers", module="asrperf.backends.transformers_whisper",
+    requires=("transformers", "torch"), install="pip install 'asrperf[transformers]'",
+    summary="Hugging Face transformers Whisper (PyTorch): its chunked, batched ASR pipeline",
+))
+
+
 def _whisper_jax_probe() -> str | None:
     from .whisper_jax_upstream import probe
 
