@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Iterable, Sequence
-
-from .segments import Segment, join_text
+from typing import Sequence
 
 
 @lru_cache(maxsize=1)
@@ -21,10 +19,6 @@ def _normalizer():
 
 def normalize(text: str) -> str:
     return _normalizer()(text)
-
-
-def as_text(hypothesis: str | Iterable[Segment]) -> str:
-    return hypothesis if isinstance(hypothesis, str) else join_text(hypothesis)
 
 
 def wer(reference: str | Sequence[str], hypothesis: str | Sequence[str]) -> float:

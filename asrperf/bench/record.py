@@ -24,6 +24,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_device_memory_mb(backend: str) -> float | None:
+    """Peak GPU memory of the framework behind ``backend``, where it can say; None on CPU."""
+    try:
+        if backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            stats = gpus[0].memory_stats() if gpus else None
+            return stats["peak_bytes_in_use"] / 2**20 if stats else None
+        if backend in ("openai-whisper", "transformers"):
+            import torch
+
+            return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    except (ImportError, RuntimeError, KeyError):
+        return None
+    return None  # CTranslate2 does not report its allocator's peak
+
+
 def row(description: dict, *, phase: str, audio_s: float, seconds: float, reference: str, hypothesis: str,
         tokens: int, max_length_hits: int, peak_rss: float, model: str) -> dict:
     """One result row. ``seconds`` is the median time of the transcription being described."""
@@ -39,6 +57,8 @@ def row(description: dict, *, phase: str, audio_s: float, seconds: float, refere
         peak_rss_mb=round(peak_rss, 1),
         weights_sha256=weights_fingerprint(model),
     )
+    if info["device"] == "gpu":
+        info["peak_device_mb"] = peak_device_memory_mb(info["backend"])
     for key in ("effective_batch", "jax_devices", "compile_s", "compilation_cache", "longform"):
         if key in description:
             info[key] = description[key]

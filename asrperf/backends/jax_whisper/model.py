@@ -25,16 +25,21 @@ N_FRAMES = CHUNK_SAMPLES // HOP_LENGTH  # 3000 mel frames per 30 s window
 
 # ---------------------------------------------------------------- parameters
 
+def _array(value, dtype):
+    # Cast on the host: jnp.asarray(x, dtype) would compile a tiny conversion per tensor.
+    return jnp.asarray(np.asarray(value, dtype=np.dtype(dtype)))
+
+
 def _linear(state, name, bias=True, dtype=jnp.float32):
     # Stored transposed ([in, out]) so the hot path is a plain x @ w.
-    layer = {"w": jnp.asarray(state[f"{name}.weight"].T, dtype)}
+    layer = {"w": _array(state[f"{name}.weight"].T, dtype)}
     if bias:
-        layer["b"] = jnp.asarray(state[f"{name}.bias"], dtype)
+        layer["b"] = _array(state[f"{name}.bias"], dtype)
     return layer
 
 
 def _norm(state, name):
-    return {"g": jnp.asarray(state[f"{name}.weight"], jnp.float32), "b": jnp.asarray(state[f"{name}.bias"], jnp.float32)}
+    return {"g": _array(state[f"{name}.weight"], jnp.float32), "b": _array(state[f"{name}.bias"], jnp.float32)}
 
 
 def _attention_params(state, prefix, dtype):
@@ -64,15 +69,15 @@ def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=
     """openai-whisper state dict (numpy) → the pytree the functions below take."""
     return {
         "encoder": {
-            "conv1": {"w": jnp.asarray(state["encoder.conv1.weight"], dtype), "b": jnp.asarray(state["encoder.conv1.bias"], dtype)},
-            "conv2": {"w": jnp.asarray(state["encoder.conv2.weight"], dtype), "b": jnp.asarray(state["encoder.conv2.bias"], dtype)},
-            "pos": jnp.asarray(state["encoder.positional_embedding"], jnp.float32),
+            "conv1": {"w": _array(state["encoder.conv1.weight"], dtype), "b": _array(state["encoder.conv1.bias"], dtype)},
+            "conv2": {"w": _array(state["encoder.conv2.weight"], dtype), "b": _array(state["encoder.conv2.bias"], dtype)},
+            "pos": _array(state["encoder.positional_embedding"], jnp.float32),
             "blocks": [_block_params(state, f"encoder.blocks.{i}", False, dtype) for i in range(dims["n_audio_layer"])],
             "ln_post": _norm(state, "encoder.ln_post"),
         },
         "decoder": {
-            "tok": jnp.asarray(state["decoder.token_embedding.weight"], dtype),
-            "pos": jnp.asarray(state["decoder.positional_embedding"], jnp.float32),
+            "tok": _array(state["decoder.token_embedding.weight"], dtype),
+            "pos": _array(state["decoder.positional_embedding"], jnp.float32),
             "blocks": [_block_params(state, f"decoder.blocks.{i}", True, dtype) for i in range(dims["n_text_layer"])],
             "ln": _norm(state, "decoder.ln"),
         },
