@@ -1,4 +1,4 @@
-"""Device and dtype checks shared by the PyTorch-based backends."""
+"""Device and dtype checks shared by the backends (the torch device helpers import torch lazily)."""
 
 from __future__ import annotations
 

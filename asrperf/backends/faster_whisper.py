@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import PipelineConfig
-from ..errors import ConfigurationError, DeviceUnavailableError, ModelNotFoundError
+from ..errors import DeviceUnavailableError, ModelNotFoundError
 from ..segments import Segment, make_segment
 from ..weights.ct2_dirs import ct2_directory
 from ..weights.sources import resolve_model
 from .base import Pipeline
+from .devices import check_dtype
 
 _DTYPES = {"cpu": ("float32", "int8"), "gpu": ("float16", "int8", "float32", "bfloat16")}
 _CLIP = 30 * 16000
@@ -30,10 +31,7 @@ class FasterWhisperPipeline(Pipeline):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
-        if dtype not in _DTYPES[config.device]:
-            raise ConfigurationError(f"backend 'faster-whisper' does not support dtype {dtype!r} on "
-                                     f"{config.device}; choose one of {', '.join(_DTYPES[config.device])}")
-        super().__init__(config, dtype)
+        super().__init__(config, check_dtype(self.backend_name, dtype, _DTYPES, config.device))
         if config.device == "gpu" and ctranslate2.get_cuda_device_count() == 0:
             raise DeviceUnavailableError("device='gpu' was requested but CTranslate2 sees no CUDA device: "
                                          "use device='cpu' or a CUDA build of ctranslate2 on an NVIDIA GPU")

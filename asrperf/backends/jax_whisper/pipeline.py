@@ -17,11 +17,12 @@ from functools import partial
 import numpy as np
 
 from ...config import PipelineConfig
-from ...errors import ConfigurationError, DeviceUnavailableError
+from ...errors import DeviceUnavailableError
 from ...longform import SAMPLE_RATE, merge_chunks, plan_chunks
 from ...segments import Segment, make_segment
 from ...weights.sources import load_checkpoint, resolve_model
 from ..base import Pipeline
+from ..devices import check_dtype
 
 _DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
 _CPU_ENCODER_WINDOWS_PER_DEVICE = 2
@@ -65,12 +66,7 @@ class JaxWhisperPipeline(Pipeline):
         from . import decode, model
 
         dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
-        if dtype not in _DTYPES[config.device]:
-            raise ConfigurationError(
-                f"backend 'jax' does not support dtype {dtype!r} on {config.device}; "
-                f"choose one of {', '.join(_DTYPES[config.device])}"
-            )
-        super().__init__(config, dtype)
+        super().__init__(config, check_dtype(self.backend_name, dtype, _DTYPES, config.device))
         self.devices = jax_devices(config.device)
         requested = config.batch_size or 1
         # Each device gets the same share of the batch.
