@@ -290,14 +290,18 @@ def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
 def _save_torch_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
     import torch
 
-    torch.save(
-        {
-            "dims": checkpoint.dims,
-            "model_state_dict": {k: torch.from_numpy(v.copy()) for k, v in checkpoint.state.items()},
-            "alignment_heads": [list(pair) for pair in checkpoint.alignment_heads],
-        },
-        path,
-    )
+    # Saved through a file object: given a path, torch names the archive after the file,
+    # so each worker's temporary name would give different bytes for the same weights,
+    # and racing workers could leave a sidecar hash that matches another worker's file.
+    with open(path, "wb") as handle:
+        torch.save(
+            {
+                "dims": checkpoint.dims,
+                "model_state_dict": {k: torch.from_numpy(v.copy()) for k, v in checkpoint.state.items()},
+                "alignment_heads": [list(pair) for pair in checkpoint.alignment_heads],
+            },
+            handle,
+        )
 
 
 @lru_cache(maxsize=None)
