@@ -15,7 +15,6 @@ import difflib
 import re
 from dataclasses import dataclass
 
-import numpy as np
 
 from .segments import Segment, make_segment
 

@@ -44,3 +44,21 @@ def make_segment(start: float | None, end: float | None, text: str, *, fallback_
 def join_text(segments: Iterable[Segment]) -> str:
     """The whole transcript as one string, for WER."""
     return " ".join(s.text for s in segments if s.text).strip()
+
+
+def segments_from_chunks(chunks: Iterable[Mapping[str, Any]], duration_s: float) -> list[Segment]:
+    """whisper-jax / transformers ``chunks`` (``{"timestamp": (start, end), "text"}``) → Segments.
+
+    Open ends (``None``) are closed at the audio's end; starts are kept non-decreasing.
+    """
+    segments = []
+    for chunk in chunks:
+        start, end = chunk.get("timestamp", (None, None))
+        segments.append(make_segment(start, end, str(chunk.get("text", "")), fallback_end=duration_s))
+    out: list[Segment] = []
+    for segment in segments:
+        if segment.text:
+            if out and segment.start < out[-1].start:
+                segment = Segment(out[-1].start, max(out[-1].start, segment.end), segment.text)
+            out.append(segment)
+    return out

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asrperf.segments import Segment, join_text, make_segment
+from asrperf.segments import Segment, join_text, make_segment, segments_from_chunks
 
 pytestmark = pytest.mark.cpu
 
@@ -52,8 +52,6 @@ chunk = st.fixed_dictionaries({
 
 @given(st.lists(chunk, max_size=12), st.floats(0.1, 200))
 def test_whisper_jax_chunks_normalise_to_valid_segments(chunks, duration):
-    from asrperf.backends.whisper_jax_upstream import segments_from_chunks
-
     segments = segments_from_chunks(chunks, duration)
     assert [s.text for s in segments] == [c["text"].strip() for c in chunks if c["text"].strip()]
     for s in segments:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from ..config import PipelineConfig
 from ..errors import DeviceUnavailableError, ModelNotFoundError
 from ..segments import Segment, make_segment
@@ -20,7 +21,7 @@ from .base import Pipeline
 from .devices import check_dtype
 
 _DTYPES = {"cpu": ("float32", "int8"), "gpu": ("float16", "int8", "float32", "bfloat16")}
-_CLIP = 30 * 16000
+_CLIP = 30 * SAMPLE_RATE
 
 
 class FasterWhisperPipeline(Pipeline):
@@ -80,7 +81,7 @@ class FasterWhisperPipeline(Pipeline):
         options = self._options()
         if self.batched is not None:
             # In seconds: faster-whisper multiplies clip times by the sample rate.
-            clips = [{"start": start / 16000, "end": min(start + _CLIP, len(samples)) / 16000}
+            clips = [{"start": start / SAMPLE_RATE, "end": min(start + _CLIP, len(samples)) / SAMPLE_RATE}
                      for start in range(0, len(samples), _CLIP)]
             generator, _info = self.batched.transcribe(samples, batch_size=self.config.batch_size,
                                                        clip_timestamps=clips, **options)

@@ -16,11 +16,10 @@ import numpy as np
 from ..config import PipelineConfig
 from ..errors import ConfigurationError, ModelNotFoundError
 from ..longform import plan_chunks
-from ..segments import Segment
+from ..segments import Segment, segments_from_chunks
 from ..weights.sources import load_checkpoint, resolve_model
 from .base import Pipeline
 from .devices import check_dtype, synchronize, torch_device
-from .whisper_jax_upstream import segments_from_chunks
 
 _DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
 _RENAMES = [

@@ -10,13 +10,12 @@ chunks are normalised into Segments (its last chunk's end is often ``None``).
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from ..config import PipelineConfig
 from ..errors import ConfigurationError
-from ..segments import Segment, make_segment
+from ..segments import Segment, segments_from_chunks
 from .base import Pipeline
 
 HUB_NAMES = {"tiny.en": "openai/whisper-tiny.en", "base": "openai/whisper-base", "large-v2": "openai/whisper-large-v2"}
@@ -33,21 +32,6 @@ def probe() -> str | None:
     except Exception as exc:  # any import failure means the same thing: not usable here
         return f"whisper_jax is installed but does not import ({type(exc).__name__}: {exc}); use backend 'jax'"
     return None
-
-
-def segments_from_chunks(chunks: Iterable[Mapping[str, Any]], duration_s: float) -> list[Segment]:
-    """whisper-jax / transformers ``chunks`` → Segments: open ends closed at the audio's end."""
-    segments = []
-    for chunk in chunks:
-        start, end = chunk.get("timestamp", (None, None))
-        segments.append(make_segment(start, end, str(chunk.get("text", "")), fallback_end=duration_s))
-    out: list[Segment] = []
-    for segment in segments:
-        if segment.text:
-            if out and segment.start < out[-1].start:
-                segment = Segment(out[-1].start, max(out[-1].start, segment.end), segment.text)
-            out.append(segment)
-    return out
 
 
 class UpstreamWhisperJaxPipeline(Pipeline):

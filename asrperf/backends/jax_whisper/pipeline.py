@@ -190,8 +190,8 @@ class JaxWhisperPipeline(Pipeline):
     def describe(self) -> dict:
         info = super().describe()
         info["batch_size"] = self.config.batch_size
-        info.update(effective_batch=self.batch, encoder_batch=self.encoder_batch, jax_devices=len(self.devices), compile_s=round(self.compile_s, 3),
-                    compilation_cache=self.compilation_cache, longform="chunked 30s, stride 5s (whisper-jax)")
+        info.update(effective_batch=self.batch, encoder_batch=self.encoder_batch, jax_devices=len(self.devices),
+                    compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache, longform="chunked 30s, stride 5s (whisper-jax)")
         return info
 
 
