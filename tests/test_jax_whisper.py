@@ -47,8 +47,7 @@ def test_parity_with_openai_whisper_float32(name):
     assert relative_error(logits, torch_logits) < 1e-4
     # The cached single-token step gives the same logits as the full pass.
     t_max = 16
-    head_shape = (2, dims["n_text_head"], t_max, dims["n_text_state"] // dims["n_text_head"])
-    cache = [(np.zeros(head_shape, np.float32),) * 2 for _ in range(dims["n_text_layer"])]
+    cache = model.empty_self_cache(params, 2, t_max, dims["n_text_head"])
     cross = model.cross_kv(params, features, dims["n_text_head"])
     steps = []
     for position in range(tokens.shape[1]):
@@ -151,3 +150,16 @@ def test_batch_sharded_over_two_devices_gives_the_same_text():
     assert two["devices"] == 2 and len(two["used"]) == 2
     assert one["devices"] == 1 and len(one["used"]) == 1
     assert two["text"] == one["text"] and two["text"]
+
+
+def test_cpu_few_row_products_match_the_dot():
+    """The decoder's CPU multiply-and-reduce products give the dot's numbers."""
+    rng = np.random.default_rng(1)
+    layer = {"wt": jax.numpy.asarray(rng.standard_normal((48, 16), np.float32)),
+             "b": jax.numpy.asarray(rng.standard_normal(48, np.float32))}
+    rows = rng.standard_normal((3, 5, 16)).astype(np.float32)
+    reduced = model.linear(rows, layer, platform="cpu")
+    dotted = model.linear(rows, layer, platform="gpu")  # the GEMM formulation, here on the CPU
+    assert reduced.shape == (3, 5, 48)
+    assert relative_error(reduced, dotted) < 1e-6
+    assert relative_error(reduced, rows @ np.asarray(layer["wt"]).T + np.asarray(layer["b"])) < 1e-6

@@ -97,7 +97,7 @@ def _apply_rules(logits, step_state, spec: TokenSpec, vocab_ids, suppress_mask, 
     return jnp.where((ts_mass > best_text)[:, None] & ~is_ts[None], neg, logits)
 
 
-def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
+def generate(params, audio_features, valid, spec: TokenSpec, n_head: int, platform: str = "cpu"):
     """Greedy tokens for each window: ([B, prompt + max_new] tokens, [B] sampled count, [B] hit max).
 
     ``valid`` [B] marks real windows; padding rows start finished, so they never
@@ -106,9 +106,6 @@ def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
     fill and the sampling share one loop body and one compile.
     """
     batch = audio_features.shape[0]
-    dec = params["decoder"]
-    width = dec["tok"].shape[1]
-    dtype = dec["tok"].dtype
     prompt_len = len(spec.prompt)
     total = spec.length
     vocab_ids = jnp.arange(spec.n_vocab)
@@ -118,8 +115,7 @@ def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
         blank_mask = blank_mask.at[jnp.array(spec.blank, jnp.int32)].set(True)
 
     cross = model.cross_kv(params, audio_features, n_head)
-    head_shape = (batch, n_head, total, width // n_head)
-    cache = [(jnp.zeros(head_shape, dtype), jnp.zeros(head_shape, dtype)) for _ in dec["blocks"]]
+    cache = model.empty_self_cache(params, batch, total, n_head)
     tokens = jnp.zeros((batch, total), jnp.int32).at[:, :prompt_len].set(jnp.array(spec.prompt, jnp.int32))
     ts_floor = jnp.full((batch,), -1, jnp.int32)
     state = (0, tokens, cache, ~valid, ts_floor)
@@ -130,7 +126,7 @@ def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
 
     def step(state):
         position, tokens, cache, done, max_ts = state
-        logits, cache = model.decode_step(params, tokens[:, position], position, cache, cross, n_head)
+        logits, cache = model.decode_step(params, tokens[:, position], position, cache, cross, n_head, platform)
         n_sampled = position + 1 - prompt_len
         last = tokens[:, position]
         penultimate = tokens[:, jnp.maximum(position - 1, 0)]

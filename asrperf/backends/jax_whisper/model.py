@@ -30,55 +30,89 @@ def _array(value, dtype):
     return jnp.asarray(np.asarray(value, dtype=np.dtype(dtype)))
 
 
-def _linear(state, name, bias=True, dtype=jnp.float32):
-    # Stored transposed ([in, out]) so the hot path is a plain x @ w.
-    layer = {"w": _array(state[f"{name}.weight"].T, dtype)}
-    if bias:
-        layer["b"] = _array(state[f"{name}.bias"], dtype)
+def _layer(weight_in_out, bias, dtype, rows_out: bool):
+    """A linear layer as ``{"w": [in, out]}`` (encoder: plain x @ w GEMMs) or
+    ``{"wt": [out, in]}`` (decoder: each output's weights contiguous, see ``linear``)."""
+    layer = {"wt": _array(weight_in_out.T, dtype)} if rows_out else {"w": _array(weight_in_out, dtype)}
+    if bias is not None:
+        layer["b"] = _array(bias, dtype)
     return layer
+
+
+def _linear(state, name, dtype, rows_out):
+    return _layer(np.asarray(state[f"{name}.weight"], np.float32).T, state[f"{name}.bias"], dtype, rows_out)
 
 
 def _norm(state, name):
     return {"g": _array(state[f"{name}.weight"], jnp.float32), "b": _array(state[f"{name}.bias"], jnp.float32)}
 
 
-def _attention_params(state, prefix, dtype):
-    return {
-        "q": _linear(state, f"{prefix}.query", dtype=dtype),
-        "k": _linear(state, f"{prefix}.key", bias=False, dtype=dtype),
-        "v": _linear(state, f"{prefix}.value", dtype=dtype),
-        "o": _linear(state, f"{prefix}.out", dtype=dtype),
-    }
+def _fused_numpy(state, prefix, parts, scale_first=1.0):
+    """Several projections of the same input as one [in, sum(out)] matrix: one GEMM instead of several.
+
+    openai-whisper's key projections have no bias; their slice of the fused bias is zero.
+    ``scale_first`` folds attention's d_head**-0.5 into the query (exact: it is 1/8 for
+    every Whisper size, a power of two).
+    """
+    weights, biases = [], []
+    for i, part in enumerate(parts):
+        scale = np.float32(scale_first if i == 0 else 1.0)
+        weight = np.asarray(state[f"{prefix}.{part}.weight"], np.float32)
+        bias = state.get(f"{prefix}.{part}.bias")
+        weights.append(weight.T * scale)
+        biases.append((np.zeros(weight.shape[0], np.float32) if bias is None else np.asarray(bias, np.float32)) * scale)
+    return np.concatenate(weights, axis=1), np.concatenate(biases)
 
 
-def _block_params(state, prefix, cross, dtype):
+def _fused_projection(state, prefix, parts, dtype, rows_out, scale_first=1.0):
+    weight, bias = _fused_numpy(state, prefix, parts, scale_first)
+    return _layer(weight, bias, dtype, rows_out)
+
+
+def _block_params(state, prefix, decoder, dtype, d_head):
+    scale = d_head ** -0.5
     block = {
-        "attn": _attention_params(state, f"{prefix}.attn", dtype),
+        "qkv": _fused_projection(state, f"{prefix}.attn", ("query", "key", "value"), dtype, decoder, scale),
+        "attn_out": _linear(state, f"{prefix}.attn.out", dtype, decoder),
         "attn_ln": _norm(state, f"{prefix}.attn_ln"),
-        "mlp1": _linear(state, f"{prefix}.mlp.0", dtype=dtype),
-        "mlp2": _linear(state, f"{prefix}.mlp.2", dtype=dtype),
+        "mlp1": _linear(state, f"{prefix}.mlp.0", dtype, decoder),
+        "mlp2": _linear(state, f"{prefix}.mlp.2", dtype, decoder),
         "mlp_ln": _norm(state, f"{prefix}.mlp_ln"),
     }
-    if cross:
-        block["cross"] = _attention_params(state, f"{prefix}.cross_attn", dtype)
+    if decoder:
+        block["cross_q"] = _fused_projection(state, f"{prefix}.cross_attn", ("query",), dtype, decoder, scale)
+        block["cross_out"] = _linear(state, f"{prefix}.cross_attn.out", dtype, decoder)
         block["cross_ln"] = _norm(state, f"{prefix}.cross_attn_ln")
     return block
 
 
+def _cross_kv_params(state, n_layers, dtype):
+    """Every decoder layer's cross-attention key and value projections side by side: the
+    audio features are projected for all layers in one GEMM, once per window."""
+    parts = [_fused_numpy(state, f"decoder.blocks.{i}.cross_attn", ("key", "value")) for i in range(n_layers)]
+    return _layer(np.concatenate([w for w, _ in parts], axis=1), np.concatenate([b for _, b in parts]), dtype,
+                  rows_out=False)
+
+
 def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=jnp.float32) -> dict:
     """openai-whisper state dict (numpy) → the pytree the functions below take."""
+    d_audio_head = dims["n_audio_state"] // dims["n_audio_head"]
+    d_text_head = dims["n_text_state"] // dims["n_text_head"]
     return {
         "encoder": {
             "conv1": {"w": _array(state["encoder.conv1.weight"], dtype), "b": _array(state["encoder.conv1.bias"], dtype)},
             "conv2": {"w": _array(state["encoder.conv2.weight"], dtype), "b": _array(state["encoder.conv2.bias"], dtype)},
             "pos": _array(state["encoder.positional_embedding"], jnp.float32),
-            "blocks": [_block_params(state, f"encoder.blocks.{i}", False, dtype) for i in range(dims["n_audio_layer"])],
+            "blocks": [_block_params(state, f"encoder.blocks.{i}", False, dtype, d_audio_head)
+                       for i in range(dims["n_audio_layer"])],
             "ln_post": _norm(state, "encoder.ln_post"),
         },
         "decoder": {
             "tok": _array(state["decoder.token_embedding.weight"], dtype),
             "pos": _array(state["decoder.positional_embedding"], jnp.float32),
-            "blocks": [_block_params(state, f"decoder.blocks.{i}", True, dtype) for i in range(dims["n_text_layer"])],
+            "blocks": [_block_params(state, f"decoder.blocks.{i}", True, dtype, d_text_head)
+                       for i in range(dims["n_text_layer"])],
+            "cross_kv": _cross_kv_params(state, dims["n_text_layer"], dtype),
             "ln": _norm(state, "decoder.ln"),
         },
     }
@@ -126,52 +160,94 @@ def layer_norm(x, p, eps=1e-5):
     return ((x32 - mean) * jax.lax.rsqrt(var + eps) * p["g"] + p["b"]).astype(x.dtype)
 
 
-def linear(x, p):
-    y = x @ p["w"]
-    return y + p["b"] if "b" in p else y
+def _multiply_reduce(rows, weight_rows):
+    """rows [N, D] · weight_rows [M, D] → [N, M] in float32, as one fused loop.
 
-
-def split_heads(x, n_head):
-    """[B, T, D] → [B, H, T, D/H], the layout keys and values are kept in."""
-    b, t, d = x.shape
-    return x.reshape(b, t, n_head, d // n_head).transpose(0, 2, 1, 3)
-
-
-# Queries longer than this are processed in blocks, so the [H, Tq, Tk] score matrix
-# of the 1500-frame encoder never exists whole: XLA on CPU then reuses one small
-# buffer per block instead of allocating (and page-faulting) ~50 MB per layer.
-_QUERY_BLOCK = 300
-
-
-def attend(q, k, v, n_head, mask=None):
-    """Scaled dot-product attention: q [B, Tq, D]; k, v [B, H, Tk, D/H]; mask broadcast to [B, H, Tq, Tk].
-
-    openai-whisper scales q and k by d**-0.25 each; scaling q alone by d**-0.5 is the
-    same product without touching the (large, reused) keys.
+    The barrier makes ``rows`` a finished buffer: otherwise XLA fuses the producer
+    (a layer norm, say) into the loop and recomputes it for every one of the M outputs.
     """
-    d_head = q.shape[-1] // n_head
-    qh = split_heads(q * jnp.asarray(d_head ** -0.5, q.dtype), n_head)
+    rows = jax.lax.optimization_barrier(rows.astype(jnp.float32))
+    return (weight_rows[:, None, :].astype(jnp.float32) * rows[None]).sum(-1).T
 
+
+# Up to this many rows, a CPU product with [out, in] weights is written as a fused
+# multiply-and-reduce (see ``linear``).
+_FEW_ROWS = 32
+
+
+def linear(x, p, platform: str = "cpu"):
+    """x [..., in] → [..., out] for a layer from ``_layer``; always a 2-D product.
+
+    XLA on CPU runs [B, T, D] @ [D, E] as a batched dot, measured 30-40 % slower than
+    the same product on the flattened [B*T, D] rows. For the decoder's few rows per
+    step, GEMM kernels are a poor fit (a 2-core EPYC ran the [8, 384] x [384, 1536] MLP
+    product at ~5 GB/s of weights); with [out, in] weights, multiply-and-reduce reads
+    each weight once, contiguously, for all rows (4 decoder MLPs: 3.8 → 1.9 ms a step).
+    """
+    rows = x.reshape(-1, x.shape[-1])
+    if "w" in p:
+        y = rows @ p["w"]
+    elif platform == "cpu" and rows.shape[0] <= _FEW_ROWS:
+        y = _multiply_reduce(rows, p["wt"]).astype(x.dtype)
+    else:
+        y = rows @ p["wt"].T
+    if "b" in p:
+        y = y + p["b"]
+    return y.reshape(*x.shape[:-1], y.shape[-1])
+
+
+def heads(x, n_head):
+    """[..., T, D] → [..., H, T, D/H]."""
+    *lead, t, d = x.shape
+    return jnp.moveaxis(x.reshape(*lead, t, n_head, d // n_head), -2, -3)
+
+
+def merge_heads(x):
+    """[B, H, T, D/H] → [B, T, D]."""
+    b, h, t, d = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(b, t, h * d)
+
+
+# Queries longer than this are processed in blocks, so the [H, Tq, Tk] score matrix of the
+# 1500-frame encoder never exists whole and each block's scores stay in cache (measured on
+# a 2-core EPYC: the whole matrix at once was ~35 % slower; blocks of 100 to 300 queries
+# were alike within the machine's noise).
+_QUERY_BLOCK = 100
+
+
+def attention(q, k_t, v, mask=None):
+    """Scaled dot-product attention for pre-scaled queries, one head per leading slice.
+
+    q [B, H, Tq, Dh]; k_t [B, H, Dh, Tk] (keys kept transposed, so the score product is a
+    plain GEMM over contiguous memory); v [B, H, Tk, Dh]; mask broadcast to [B, H, Tq, Tk].
+    The softmax is normalised after the value product, which saves a pass over the scores.
+    """
     def block(qb, mask_b):
-        scores = jnp.einsum("bhqd,bhkd->bhqk", qb, k).astype(jnp.float32)
+        scores = jnp.einsum("bhqd,bhdk->bhqk", qb, k_t).astype(jnp.float32)
         if mask_b is not None:
             scores = jnp.where(mask_b, scores, -jnp.inf)
-        weights = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-        return jnp.einsum("bhqk,bhkd->bhqd", weights, v)
+        weights = jnp.exp(scores - scores.max(-1, keepdims=True))
+        out = jnp.einsum("bhqk,bhkd->bhqd", weights.astype(v.dtype), v).astype(jnp.float32)
+        return (out / weights.sum(-1, keepdims=True)).astype(v.dtype)
 
-    length = qh.shape[2]
+    b, h, length, d_head = q.shape
     if mask is None and length > _QUERY_BLOCK and length % _QUERY_BLOCK == 0:
-        blocks = qh.reshape(*qh.shape[:2], length // _QUERY_BLOCK, _QUERY_BLOCK, d_head).transpose(2, 0, 1, 3, 4)
-        out = jax.lax.map(lambda qb: block(qb, None), blocks).transpose(1, 2, 0, 3, 4)
-        out = out.reshape(qh.shape)
-    else:
-        out = block(qh, mask)
-    b, h, t, d = out.shape
-    return out.transpose(0, 2, 1, 3).reshape(b, t, h * d)
+        blocks = q.reshape(b, h, length // _QUERY_BLOCK, _QUERY_BLOCK, d_head).transpose(2, 0, 1, 3, 4)
+        out = jax.lax.map(lambda qb: block(qb, None), blocks)
+        return out.transpose(1, 2, 0, 3, 4).reshape(q.shape)
+    return block(q, mask)
 
 
-def mlp(x, block):
-    return linear(jax.nn.gelu(linear(x, block["mlp1"]), approximate=False), block["mlp2"])
+def self_attention_qkv(h, block, n_head, platform="cpu"):
+    """Queries, transposed keys and values of one self-attention layer from one fused product."""
+    qkv = linear(h, block["qkv"], platform)  # [B, T, 3D]
+    q, k, v = jnp.split(qkv, 3, axis=-1)
+    q, k, v = heads(q, n_head), heads(k, n_head), heads(v, n_head)
+    return q, jnp.swapaxes(k, -1, -2), v
+
+
+def mlp(x, block, platform="cpu"):
+    return linear(jax.nn.gelu(linear(x, block["mlp1"], platform), approximate=False), block["mlp2"], platform)
 
 
 def _conv1d(x, p, stride):
@@ -188,10 +264,8 @@ def encode(params, mel, n_head: int, dtype=jnp.float32):
     x = jax.nn.gelu(_conv1d(x, enc["conv2"], 2), approximate=False)
     x = (x.transpose(0, 2, 1) + enc["pos"]).astype(dtype)
     for block in enc["blocks"]:
-        h = layer_norm(x, block["attn_ln"])
-        a = block["attn"]
-        k, v = split_heads(linear(h, a["k"]), n_head), split_heads(linear(h, a["v"]), n_head)
-        x = x + linear(attend(linear(h, a["q"]), k, v, n_head), a["o"])
+        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head)
+        x = x + linear(merge_heads(attention(q, k_t, v)), block["attn_out"])
         x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
     return layer_norm(x, enc["ln_post"])
 
@@ -199,58 +273,81 @@ def encode(params, mel, n_head: int, dtype=jnp.float32):
 # ---------------------------------------------------------------- decoder
 
 def cross_kv(params, audio_features, n_head: int):
-    """Per-layer cross-attention keys and values in head layout: computed once per window."""
-    return [
-        (split_heads(linear(audio_features, b["cross"]["k"]), n_head),
-         split_heads(linear(audio_features, b["cross"]["v"]), n_head))
-        for b in params["decoder"]["blocks"]
-    ]
-
-
-def logits_from_hidden(params, x):
+    """Per-layer cross-attention (transposed keys, values): one GEMM for all layers, once per window."""
     dec = params["decoder"]
-    x = layer_norm(x, dec["ln"])
-    return (x @ dec["tok"].T).astype(jnp.float32)
+    n_layers = len(dec["blocks"])
+    kv = linear(audio_features, dec["cross_kv"])  # [B, T, layers * 2 * D]
+    kv = heads(kv, 2 * n_layers * n_head)  # [B, layers*2*H, T, Dh]
+    b, _, t, d_head = kv.shape
+    kv = kv.reshape(b, n_layers, 2, n_head, t, d_head)
+    return [(jnp.swapaxes(kv[:, i, 0], -1, -2), kv[:, i, 1]) for i in range(n_layers)]
 
 
-def decode_full(params, tokens, audio_features, n_head: int):
+def empty_self_cache(params, batch: int, length: int, n_head: int):
+    """Self-attention cache per decoder layer: (keys [B, H, Dh, length], values [B, H, length, Dh])."""
+    dec = params["decoder"]
+    d_head = dec["tok"].shape[1] // n_head
+    dtype = dec["tok"].dtype
+    return [(jnp.zeros((batch, n_head, d_head, length), dtype), jnp.zeros((batch, n_head, length, d_head), dtype))
+            for _ in dec["blocks"]]
+
+
+def logits_from_hidden(params, x, platform: str = "cpu"):
+    """[B, D] hidden states → [B, V] float32 logits against the (tied) token embedding.
+
+    On CPU the product is written as a fused multiply-and-reduce with the vocabulary
+    outermost: each embedding row is read from memory once and reused for the whole
+    batch while it is in L1. For a batch of 8 on a 2-core EPYC that took 7.4 ms a
+    step where XLA's dot took 12.4 ms (the skinny [8, 384] x [384, 51864] shape is a
+    poor fit for its GEMM kernels); GPUs keep the dot.
+    """
+    dec = params["decoder"]
+    x = layer_norm(x, dec["ln"]).astype(jnp.float32)
+    if platform != "cpu":
+        return (x.astype(dec["tok"].dtype) @ dec["tok"].T).astype(jnp.float32)
+    return _multiply_reduce(x, dec["tok"])
+
+
+def _cross_attention(x, block, cross_layer, n_head, platform):
+    k_t, v = cross_layer
+    q = heads(linear(layer_norm(x, block["cross_ln"]), block["cross_q"], platform), n_head)
+    return x + linear(merge_heads(attention(q, k_t, v)), block["cross_out"], platform)
+
+
+def decode_full(params, tokens, audio_features, n_head: int, platform: str = "cpu"):
     """Logits for every position of ``tokens`` [B, T] at once (used to check parity)."""
     dec = params["decoder"]
     dtype = dec["tok"].dtype
     length = tokens.shape[1]
     x = (dec["tok"][tokens].astype(jnp.float32) + dec["pos"][:length]).astype(dtype)
     causal = jnp.tril(jnp.ones((length, length), bool))[None, None]
-    for block, (ck, cv) in zip(dec["blocks"], cross_kv(params, audio_features, n_head)):
-        h = layer_norm(x, block["attn_ln"])
-        a = block["attn"]
-        k, v = split_heads(linear(h, a["k"]), n_head), split_heads(linear(h, a["v"]), n_head)
-        x = x + linear(attend(linear(h, a["q"]), k, v, n_head, causal), a["o"])
-        h = layer_norm(x, block["cross_ln"])
-        x = x + linear(attend(linear(h, block["cross"]["q"]), ck, cv, n_head), block["cross"]["o"])
-        x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
-    return logits_from_hidden(params, x)
+    for block, cross_layer in zip(dec["blocks"], cross_kv(params, audio_features, n_head)):
+        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head, platform)
+        x = x + linear(merge_heads(attention(q, k_t, v, causal)), block["attn_out"], platform)
+        x = _cross_attention(x, block, cross_layer, n_head, platform)
+        x = x + mlp(layer_norm(x, block["mlp_ln"]), block, platform)
+    b, t, d = x.shape
+    return logits_from_hidden(params, x.reshape(b * t, d), platform).reshape(b, t, -1)
 
 
-def decode_step(params, token, position, self_cache, cross, n_head: int):
+def decode_step(params, token, position, self_cache, cross, n_head: int, platform: str = "cpu"):
     """One token per sequence at ``position``; returns logits [B, V] and the updated cache.
 
-    ``self_cache`` is a list of (k, v) arrays [B, H, T_max, d/H] written in place at
-    ``position``; attention masks out the positions not yet written.
+    ``self_cache`` (see ``empty_self_cache``) is written in place at ``position``;
+    attention masks out the positions not yet written.
     """
     dec = params["decoder"]
     dtype = dec["tok"].dtype
     x = (dec["tok"][token].astype(jnp.float32) + dec["pos"][position])[:, None, :].astype(dtype)
-    t_max = self_cache[0][0].shape[2]
+    t_max = self_cache[0][1].shape[2]
     visible = (jnp.arange(t_max) <= position)[None, None, None, :]
     new_cache = []
-    for block, (k_cache, v_cache), (ck, cv) in zip(dec["blocks"], self_cache, cross):
-        h = layer_norm(x, block["attn_ln"])
-        a = block["attn"]
-        k_cache = jax.lax.dynamic_update_slice(k_cache, split_heads(linear(h, a["k"]), n_head), (0, 0, position, 0))
-        v_cache = jax.lax.dynamic_update_slice(v_cache, split_heads(linear(h, a["v"]), n_head), (0, 0, position, 0))
+    for block, (k_cache, v_cache), cross_layer in zip(dec["blocks"], self_cache, cross):
+        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head, platform)
+        k_cache = jax.lax.dynamic_update_slice(k_cache, k_t, (0, 0, 0, position))
+        v_cache = jax.lax.dynamic_update_slice(v_cache, v, (0, 0, position, 0))
         new_cache.append((k_cache, v_cache))
-        x = x + linear(attend(linear(h, a["q"]), k_cache, v_cache, n_head, visible), a["o"])
-        h = layer_norm(x, block["cross_ln"])
-        x = x + linear(attend(linear(h, block["cross"]["q"]), ck, cv, n_head), block["cross"]["o"])
-        x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
-    return logits_from_hidden(params, x[:, 0]), new_cache
+        x = x + linear(merge_heads(attention(q, k_cache, v_cache, visible)), block["attn_out"], platform)
+        x = _cross_attention(x, block, cross_layer, n_head, platform)
+        x = x + mlp(layer_norm(x, block["mlp_ln"]), block, platform)
+    return logits_from_hidden(params, x[:, 0], platform), new_cache
