@@ -45,6 +45,9 @@ def test_parity_with_openai_whisper_float32(name):
     logits = model.decode_full(params, tokens, features, dims["n_text_head"])
     assert relative_error(features, torch_features) < 1e-4
     assert relative_error(logits, torch_logits) < 1e-4
+    # The [in, out] decoder layout that one-row-per-device pipelines use computes the same logits.
+    gemv_params = model.params_from_state(checkpoint.state, dims, decoder_rows_out=False)
+    assert relative_error(model.decode_full(gemv_params, tokens, features, dims["n_text_head"]), torch_logits) < 1e-4
     # The cached single-token step gives the same logits as the full pass.
     t_max = 16
     cache = model.empty_self_cache(params, 2, t_max, dims["n_text_head"])

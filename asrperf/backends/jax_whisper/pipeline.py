@@ -94,7 +94,8 @@ class JaxWhisperPipeline(Pipeline):
         self._batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
         compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
         with jax.default_device(self.devices[0]):
-            params = model.params_from_state(checkpoint.state, dims, compute)
+            params = model.params_from_state(checkpoint.state, dims, compute,
+                                             decoder_rows_out=self.batch // len(self.devices) >= 2)
         self.params = jax.device_put(params, replicated)
         filters = jax.device_put(jnp.asarray(model.mel_filters(dims["n_mels"])), replicated)
 
