@@ -15,7 +15,6 @@ import difflib
 import re
 from dataclasses import dataclass
 
-
 from .segments import Segment, make_segment
 
 SAMPLE_RATE = 16_000

@@ -97,7 +97,7 @@ def _apply_rules(logits, step_state, spec: TokenSpec, vocab_ids, suppress_mask, 
     return jnp.where((ts_mass > best_text)[:, None] & ~is_ts[None], neg, logits)
 
 
-def generate(params, audio_features, valid, spec: TokenSpec, n_head: int, platform: str = "cpu"):
+def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
     """Greedy tokens for each window: ([B, prompt + max_new] tokens, [B] sampled count, [B] hit max).
 
     ``valid`` [B] marks real windows; padding rows start finished, so they never
@@ -126,7 +126,7 @@ def generate(params, audio_features, valid, spec: TokenSpec, n_head: int, platfo
 
     def step(state):
         position, tokens, cache, done, max_ts = state
-        logits, cache = model.decode_step(params, tokens[:, position], position, cache, cross, n_head, platform)
+        logits, cache = model.decode_step(params, tokens[:, position], position, cache, cross, n_head)
         n_sampled = position + 1 - prompt_len
         last = tokens[:, position]
         penultimate = tokens[:, jnp.maximum(position - 1, 0)]

@@ -98,10 +98,10 @@ def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=
                       decoder_rows_out: bool = True) -> dict:
     """openai-whisper state dict (numpy) → the pytree the functions below take.
 
-    ``decoder_rows_out`` stores the decoder's weights [out, in], for the CPU
-    multiply-and-reduce products of decode steps with several rows (see ``linear``);
-    with one row per device a plain [in, out] GEMV is faster (2-core EPYC, batch 1:
-    5 minutes of audio in 19 s against 28 s).
+    ``decoder_rows_out`` stores the decoder's weights [out, in], which switches its
+    few-row products (decode steps, logits) to CPU multiply-and-reduce loops (see
+    ``linear``). GPUs, and one row per device, want plain GEMMs on [in, out] weights
+    (2-core EPYC, batch 1: 5 minutes of audio in 19 s against 28 s).
     """
     d_audio_head = dims["n_audio_state"] // dims["n_audio_head"]
     d_text_head = dims["n_text_state"] // dims["n_text_head"]
@@ -177,17 +177,22 @@ def _multiply_reduce(rows, weight_rows):
     return (weight_rows[:, None, :].astype(jnp.float32) * rows[None]).sum(-1).T
 
 
-# From 2 up to this many rows, a CPU product with [out, in] weights is written as a fused
+# From 2 up to this many rows, a product with [out, in] weights is written as a fused
 # multiply-and-reduce (see ``linear``). A single row stays a dot: XLA emits the reduce
 # for one row without splitting it over cores (measured: logits 36 ms vs the dot's 7 ms).
 _FEW_ROWS = 32
 
 
-def _use_multiply_reduce(rows, platform: str) -> bool:
-    return platform == "cpu" and 2 <= rows.shape[0] <= _FEW_ROWS
+def _use_multiply_reduce(rows, rows_out: bool) -> bool:
+    return rows_out and 2 <= rows.shape[0] <= _FEW_ROWS
 
 
-def linear(x, p, platform: str = "cpu"):
+def _decoder_rows_out(dec) -> bool:
+    """Whether ``params_from_state`` laid the decoder out for multiply-and-reduce products."""
+    return "wt" in dec["blocks"][0]["mlp1"]
+
+
+def linear(x, p):
     """x [..., in] → [..., out] for a layer from ``_layer``; always a 2-D product.
 
     XLA on CPU runs [B, T, D] @ [D, E] as a batched dot, measured 30-40 % slower than
@@ -199,7 +204,7 @@ def linear(x, p, platform: str = "cpu"):
     rows = x.reshape(-1, x.shape[-1])
     if "w" in p:
         y = rows @ p["w"]
-    elif _use_multiply_reduce(rows, platform):
+    elif _use_multiply_reduce(rows, rows_out=True):
         y = _multiply_reduce(rows, p["wt"]).astype(x.dtype)
     else:
         y = rows @ p["wt"].T
@@ -250,16 +255,16 @@ def attention(q, k_t, v, mask=None):
     return block(q, mask)
 
 
-def self_attention_qkv(h, block, n_head, platform="cpu"):
+def self_attention_qkv(h, block, n_head):
     """Queries, transposed keys and values of one self-attention layer from one fused product."""
-    qkv = linear(h, block["qkv"], platform)  # [B, T, 3D]
+    qkv = linear(h, block["qkv"])  # [B, T, 3D]
     q, k, v = jnp.split(qkv, 3, axis=-1)
     q, k, v = heads(q, n_head), heads(k, n_head), heads(v, n_head)
     return q, jnp.swapaxes(k, -1, -2), v
 
 
-def mlp(x, block, platform="cpu"):
-    return linear(jax.nn.gelu(linear(x, block["mlp1"], platform), approximate=False), block["mlp2"], platform)
+def mlp(x, block):
+    return linear(jax.nn.gelu(linear(x, block["mlp1"]), approximate=False), block["mlp2"])
 
 
 def _conv1d(x, p, stride):
@@ -304,29 +309,30 @@ def empty_self_cache(params, batch: int, length: int, n_head: int):
             for _ in dec["blocks"]]
 
 
-def logits_from_hidden(params, x, platform: str = "cpu"):
+def logits_from_hidden(params, x):
     """[B, D] hidden states → [B, V] float32 logits against the (tied) token embedding.
 
     On CPU the product is written as a fused multiply-and-reduce with the vocabulary
     outermost: each embedding row is read from memory once and reused for the whole
     batch while it is in L1. For a batch of 8 on a 2-core EPYC that took 7.4 ms a
     step where XLA's dot took 12.4 ms (the skinny [8, 384] x [384, 51864] shape is a
-    poor fit for its GEMM kernels); GPUs, and a single row, keep the dot.
+    poor fit for its GEMM kernels). It follows the decoder's layout: where that is
+    laid out for GEMMs (GPUs, one row per device), so are the logits.
     """
     dec = params["decoder"]
     x = layer_norm(x, dec["ln"]).astype(jnp.float32)
-    if not _use_multiply_reduce(x, platform):
+    if not _use_multiply_reduce(x, _decoder_rows_out(dec)):
         return (x.astype(dec["tok"].dtype) @ dec["tok"].T).astype(jnp.float32)
     return _multiply_reduce(x, dec["tok"])
 
 
-def _cross_attention(x, block, cross_layer, n_head, platform):
+def _cross_attention(x, block, cross_layer, n_head):
     k_t, v = cross_layer
-    q = heads(linear(layer_norm(x, block["cross_ln"]), block["cross_q"], platform), n_head)
-    return x + linear(merge_heads(attention(q, k_t, v)), block["cross_out"], platform)
+    q = heads(linear(layer_norm(x, block["cross_ln"]), block["cross_q"]), n_head)
+    return x + linear(merge_heads(attention(q, k_t, v)), block["cross_out"])
 
 
-def decode_full(params, tokens, audio_features, n_head: int, platform: str = "cpu"):
+def decode_full(params, tokens, audio_features, n_head: int):
     """Logits for every position of ``tokens`` [B, T] at once (used to check parity)."""
     dec = params["decoder"]
     dtype = dec["tok"].dtype
@@ -334,15 +340,15 @@ def decode_full(params, tokens, audio_features, n_head: int, platform: str = "cp
     x = (dec["tok"][tokens].astype(jnp.float32) + dec["pos"][:length]).astype(dtype)
     causal = jnp.tril(jnp.ones((length, length), bool))[None, None]
     for block, cross_layer in zip(dec["blocks"], cross_kv(params, audio_features, n_head)):
-        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head, platform)
-        x = x + linear(merge_heads(attention(q, k_t, v, causal)), block["attn_out"], platform)
-        x = _cross_attention(x, block, cross_layer, n_head, platform)
-        x = x + mlp(layer_norm(x, block["mlp_ln"]), block, platform)
+        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head)
+        x = x + linear(merge_heads(attention(q, k_t, v, causal)), block["attn_out"])
+        x = _cross_attention(x, block, cross_layer, n_head)
+        x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
     b, t, d = x.shape
-    return logits_from_hidden(params, x.reshape(b * t, d), platform).reshape(b, t, -1)
+    return logits_from_hidden(params, x.reshape(b * t, d)).reshape(b, t, -1)
 
 
-def decode_step(params, token, position, self_cache, cross, n_head: int, platform: str = "cpu"):
+def decode_step(params, token, position, self_cache, cross, n_head: int):
     """One token per sequence at ``position``; returns logits [B, V] and the updated cache.
 
     ``self_cache`` (see ``empty_self_cache``) is written in place at ``position``;
@@ -355,11 +361,11 @@ def decode_step(params, token, position, self_cache, cross, n_head: int, platfor
     visible = (jnp.arange(t_max) <= position)[None, None, None, :]
     new_cache = []
     for block, (k_cache, v_cache), cross_layer in zip(dec["blocks"], self_cache, cross):
-        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head, platform)
+        q, k_t, v = self_attention_qkv(layer_norm(x, block["attn_ln"]), block, n_head)
         k_cache = jax.lax.dynamic_update_slice(k_cache, k_t, (0, 0, 0, position))
         v_cache = jax.lax.dynamic_update_slice(v_cache, v, (0, 0, position, 0))
         new_cache.append((k_cache, v_cache))
-        x = x + linear(merge_heads(attention(q, k_cache, v_cache, visible)), block["attn_out"], platform)
-        x = _cross_attention(x, block, cross_layer, n_head, platform)
-        x = x + mlp(layer_norm(x, block["mlp_ln"]), block, platform)
-    return logits_from_hidden(params, x[:, 0], platform), new_cache
+        x = x + linear(merge_heads(attention(q, k_cache, v_cache, visible)), block["attn_out"])
+        x = _cross_attention(x, block, cross_layer, n_head)
+        x = x + mlp(layer_norm(x, block["mlp_ln"]), block)
+    return logits_from_hidden(params, x[:, 0]), new_cache

@@ -94,8 +94,9 @@ class JaxWhisperPipeline(Pipeline):
         self._batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
         compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
         with jax.default_device(self.devices[0]):
-            params = model.params_from_state(checkpoint.state, dims, compute,
-                                             decoder_rows_out=self.batch // len(self.devices) >= 2)
+            # Multiply-and-reduce decoder products pay off on CPU with several rows per device.
+            rows_out = config.device == "cpu" and self.batch // len(self.devices) >= 2
+            params = model.params_from_state(checkpoint.state, dims, compute, decoder_rows_out=rows_out)
         self.params = jax.device_put(params, replicated)
         filters = jax.device_put(jnp.asarray(model.mel_filters(dims["n_mels"])), replicated)
 
@@ -103,7 +104,7 @@ class JaxWhisperPipeline(Pipeline):
             return model.encode(params, model.log_mel(audio, filters), dims["n_audio_head"], compute)
 
         def generate(params, features, valid):
-            return decode.generate(params, features, valid, self.spec, dims["n_text_head"], self.devices[0].platform)
+            return decode.generate(params, features, valid, self.spec, dims["n_text_head"])
 
         # The encoder runs in micro-batches: on CPU its activations for several 30 s windows
         # at once outgrow the caches (measured on a 2-core EPYC, per window: 0.47 s one at a
@@ -193,7 +194,8 @@ class JaxWhisperPipeline(Pipeline):
         info = super().describe()
         info["batch_size"] = self.config.batch_size
         info.update(effective_batch=self.batch, encoder_batch=self.encoder_batch, jax_devices=len(self.devices),
-                    compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache, longform="chunked 30s, stride 5s (whisper-jax)")
+                    compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache,
+                    longform="chunked 30s, stride 5s (whisper-jax)")
         return info
 
 
