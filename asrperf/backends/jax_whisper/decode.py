@@ -91,9 +91,10 @@ def _apply_rules(logits, step_state, spec: TokenSpec, vocab_ids, suppress_mask, 
         too_late = vocab_ids > ts_begin + spec.max_initial_timestamp_index
         logits = jnp.where(first & too_late[None], neg, logits)
     # When all timestamps together are likelier than the best text token, take a timestamp.
-    logprobs = jax.nn.log_softmax(logits, axis=-1)
-    ts_mass = jax.nn.logsumexp(jnp.where(is_ts[None], logprobs, neg), axis=-1)
-    best_text = jnp.max(jnp.where(is_ts[None], neg, logprobs), axis=-1)
+    # openai-whisper compares log-probabilities; both sides share log_softmax's normaliser,
+    # so comparing the raw logits decides the same and saves two passes over the vocabulary.
+    ts_mass = jax.nn.logsumexp(jnp.where(is_ts[None], logits, neg), axis=-1)
+    best_text = jnp.max(jnp.where(is_ts[None], neg, logits), axis=-1)
     return jnp.where((ts_mass > best_text)[:, None] & ~is_ts[None], neg, logits)
 
 
