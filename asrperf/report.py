@@ -57,6 +57,11 @@ def load_rows(paths: list[Path]) -> list[Row]:
     return rows
 
 
+def _number(value, digits: int) -> str:
+    """A table cell: fixed decimals, or empty where a row did not record the figure (say, no reference text)."""
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 def markdown(rows: list[Row]) -> str:
     lines = [
         "| configuration | audio | phase | median s | RTFx | WER | tokens | peak RSS MB | import / load / compile / 1st / 2nd call s |",
@@ -65,11 +70,9 @@ def markdown(rows: list[Row]) -> str:
     for row in sorted(rows, key=lambda r: (r.audio, r.phase, r.label)):
         i = row.info
         cold = " / ".join(f"{i[p]:.2f}" for p in COLD_PHASES if p in i) if row.phase == "cold" else ""
-        rtfx = i.get("rtfx")
         lines.append(
-            f"| {row.label} | {row.audio} | {row.phase} | {row.median_s:.3f} | "
-            f"{rtfx if rtfx is not None else ''} | {i.get('wer', ''):.3f} | {i.get('tokens', '')} | "
-            f"{i.get('peak_rss_mb', '')} | {cold} |"
+            f"| {row.label} | {row.audio} | {row.phase} | {row.median_s:.3f} | {_number(i.get('rtfx'), 1)} | "
+            f"{_number(i.get('wer'), 3)} | {i.get('tokens', '')} | {_number(i.get('peak_rss_mb'), 0)} | {cold} |"
         )
     machines = sorted({r.machine for r in rows})
     decoding = sorted({r.info.get("decoding", "") for r in rows})
@@ -95,7 +98,9 @@ def plots(rows: list[Row], out_dir: Path) -> list[Path]:
             group = sorted((r for r in warm if r.audio == audio), key=lambda r: r.median_s)
             ax.barh([r.label for r in group], [r.median_s for r in group], color="tab:blue")
             for y, r in enumerate(group):
-                ax.text(r.median_s, y, f" {r.info.get('rtfx', 0):.1f}x", va="center", fontsize=8)
+                rtfx = _number(r.info.get("rtfx"), 1)
+                ax.text(r.median_s, y, f" {rtfx}x" if rtfx else "", va="center", fontsize=8)
+            ax.set_xlim(0, 1.15 * group[-1].median_s)  # room for the longest bar's label
             ax.set_title(f"warm transcription, {audio} audio")
             ax.set_xlabel("median seconds (label: RTFx)")
         fig.tight_layout()

@@ -4,7 +4,7 @@ import pytest
 
 from asrperf.cli import main
 from asrperf.errors import ConfigurationError
-from asrperf.report import load_rows
+from asrperf.report import Row, load_rows, markdown
 
 pytestmark = pytest.mark.cpu
 
@@ -35,6 +35,7 @@ def test_report_table_and_plots(tmp_path):
     text = (tmp_path / "out" / "report.md").read_text()
     assert "Test CPU" in text and "jax tiny.en cpu float32 b8" in text and "openai-whisper" in text
     assert "1.00 / 0.50 / 0.70 / 2.00 / 1.50" in text and "cache=hit" in text
+    assert "| 3.000 | 20.0 | 0.100 | 40 | 900 |" in text  # fixed decimals per column
     for image in ("time_per_config.png", "cold_vs_warm.png"):
         assert (tmp_path / "out" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(load_rows([results])) == 3  # rows without asrperf extra_info are ignored
@@ -46,3 +47,9 @@ def test_report_rejects_non_results(tmp_path):
         load_rows([tmp_path / "x.json"])
     (tmp_path / "y.json").write_text("not json")
     assert main(["report", str(tmp_path / "y.json")]) == 2
+
+
+def test_report_leaves_unrecorded_figures_empty():
+    info = {"backend": "jax", "model": "tiny.en", "device": "cpu", "dtype": "float32", "rtfx": None, "tokens": 3}
+    row = Row(name="n", audio="utt", phase="warm", median_s=1.0, info=info, machine="m")
+    assert "| jax tiny.en cpu float32 seq | utt | warm | 1.000 |  |  | 3 |  |  |" in markdown([row])
