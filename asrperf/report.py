@@ -58,7 +58,7 @@ def load_rows(paths: list[Path]) -> list[Row]:
 
 
 def _number(value, digits: int) -> str:
-    """A table cell: fixed decimals, or empty where a row did not record the figure (say, no reference text)."""
+    """A table cell: fixed decimals, or empty where a row has no such figure (a zero-second row has no RTFx)."""
     return "" if value is None else f"{value:.{digits}f}"
 
 

@@ -232,7 +232,7 @@ _QUERY_BLOCK = 100
 # On CPU, each (head, block of queries) pair is one iteration with plain 2-D products:
 # XLA's CPU batched dot is slower than its 2-D dot, and 300-query blocks then suit the
 # caches best (2-core EPYC, tiny.en encoder, interleaved A/B: ~10 % less per window than
-# batched 100-query blocks; 150 and 500 were no better).
+# batched 100-query blocks; blocks of 150, 250 and 500 queries were no better).
 _CPU_QUERY_BLOCK = 300
 
 
