@@ -10,6 +10,11 @@ from __future__ import annotations
 import pytest
 
 from asrperf.errors import BackendUnavailableError, DeviceUnavailableError, ModelNotFoundError
+from asrperf.hardware import share_gpu_memory
+
+# Before anything imports jax: JAX would otherwise take 75 % of the GPU at first use, beside
+# torch and CTranslate2 in this process and the cold-start children (a user's setting wins).
+share_gpu_memory()
 
 
 def pytest_addoption(parser):
@@ -24,11 +29,18 @@ def pytest_addoption(parser):
                     help="only these batch sizes, 'none' for sequential (repeatable)")
     group.addoption("--asrperf-audio", action="append", default=None,
                     help="only these audio lengths, e.g. utt, 1min, 5min (repeatable)")
+    group.addoption("--asrperf-longform", action="append", default=None, choices=("sequential", "chunked"),
+                    help="only rows of these long-form algorithms (repeatable): openai-whisper's sequential seek, "
+                         "whisper-jax's batched chunks")
     group.addoption("--asrperf-threads", type=int, default=None,
                     help="CPU threads for every backend: torch threads, faster-whisper cpu_threads, and the "
                          "process's CPU affinity (which is what XLA's CPU thread pool follows)")
     group.addoption("--jax-compilation-cache-dir", default=None,
                     help="persistent JAX compilation cache directory for the jax backend")
+    group.addoption("--asrperf-corpus", default=None, metavar="DIR",
+                    help="real speech to test and benchmark on: a folder with transcripts.tsv, LibriSpeech "
+                         "*.trans.txt or LJ Speech metadata.csv; 'none' for the synthetic corpus only. Default: "
+                         "$ASRPERF_CORPUS, else ../shared/realspeech/ljspeech where it exists")
 
 
 def pytest_configure(config):
@@ -39,6 +51,42 @@ def pytest_configure(config):
         # Set once, before any framework starts its thread pools, so every backend gets the same cores.
         allowed = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, allowed[:threads])
+    from asrperf.errors import ConfigurationError
+
+    try:
+        corpus_dir(config)
+    except ConfigurationError as exc:  # a mistyped --asrperf-corpus stops the session before it starts
+        raise pytest.UsageError(f"--asrperf-corpus / $ASRPERF_CORPUS: {exc}") from None
+
+
+def corpus_dir(config):
+    """The real-speech corpus folder this session uses, or None (synthetic corpus only)."""
+    from asrperf.bench.audio_cases import resolve_corpus_dir
+
+    return resolve_corpus_dir(config.getoption("--asrperf-corpus"))
+
+
+def pytest_report_header(config):
+    from asrperf.bench.audio_cases import corpus_notice
+
+    return corpus_notice(corpus_dir(config))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    # Repeated at the end when real speech is missing: `-q` hides the header, and the fallback must not be silent.
+    if corpus_dir(config) is None:
+        from asrperf.bench.audio_cases import corpus_notice
+
+        terminalreporter.write_line(corpus_notice(None), yellow=True)
+
+
+@pytest.fixture(scope="session")
+def real_corpus(request):
+    """The real-speech corpus in use (``asrperf.corpus.external.ExternalCorpus``), or None."""
+    from asrperf.corpus.external import read_corpus
+
+    directory = corpus_dir(request.config)
+    return None if directory is None else read_corpus(directory)
 
 
 def pytest_runtest_setup(item):
@@ -52,19 +100,27 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(scope="session")
 def pipeline(request):
-    """``pipeline(backend, model=..., ...)`` → the session's shared pipeline for that configuration."""
-    from asrperf.backends import make_config, shared_pipeline
+    """``pipeline(backend, model=..., ...)`` → the session's shared pipeline for that configuration.
+
+    A large model's pipeline (medium, large-*) is closed when another configuration is asked
+    for, so one large model at a time holds the GPU's memory.
+    """
+    from asrperf.backends import make_config, release_large_shared, shared_pipeline
 
     cache_dir = request.config.getoption("--jax-compilation-cache-dir")
     threads = request.config.getoption("--asrperf-threads")
 
-    def get(backend: str, model: str = "tiny.en", device: str = "cpu", dtype=None, batch_size=None, **options):
+    def get(backend: str, model: str = "tiny.en", device: str = "cpu", dtype=None, batch_size=None,
+            longform=None, **options):
+        options["longform"] = longform  # None: the backend's native algorithm
         if backend == "jax" and cache_dir:
             options.setdefault("compilation_cache_dir", cache_dir)
         if threads:
             options.setdefault("threads", threads)
         try:
-            return shared_pipeline(make_config(backend, model, device, dtype, batch_size, **options))
+            config = make_config(backend, model, device, dtype, batch_size, **options)
+            release_large_shared(keep=config)
+            return shared_pipeline(config)
         except (BackendUnavailableError, DeviceUnavailableError, ModelNotFoundError) as exc:
             pytest.skip(str(exc))
 

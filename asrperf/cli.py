@@ -15,7 +15,7 @@ def _transcribe(args) -> int:
     from .backends import load_pipeline
 
     pipeline = load_pipeline(args.backend, args.model, device=args.device, dtype=args.dtype,
-                             batch_size=args.batch_size)
+                             batch_size=args.batch_size, longform=args.longform)
     from tqdm import tqdm
 
     results = []
@@ -67,14 +67,62 @@ def _corpus(args) -> int:
         print(build())
         return 0
     from .audio import write_wav
-    from .corpus import compose
+    from .corpus import compose, concatenate, utterances
 
-    composed = compose(args.seconds, seed=args.seed, progress=True)
+    if args.corpus:
+        from .corpus.external import read_corpus
+
+        corpus = read_corpus(args.corpus)
+        items, label = corpus.utterances, corpus.describe()
+    else:
+        items, label = utterances(), "the shipped synthetic corpus (espeak-ng)"
+    if args.action == "list":
+        print(f"# {label}")
+        for u in items:
+            print(f"{u.id}\t{u.duration_s:.2f}\t{u.text}")
+        return 0
+    if args.action == "wer":
+        return _corpus_wer(args, items, label)
+    if args.corpus and args.seconds is not None:
+        from .errors import ConfigurationError
+
+        raise ConfigurationError("--seconds composes the synthetic corpus; with --corpus the long-form is "
+                                 "every utterance of that corpus in order: leave --seconds out")
+    composed = concatenate(items) if args.corpus else compose(args.seconds or 60.0, seed=args.seed, progress=True)
     write_wav(args.output, composed.samples)
     reference = args.output.rsplit(".", 1)[0] + ".txt"
     with open(reference, "w") as handle:
         handle.write(composed.reference + "\n")
     print(f"{args.output}: {composed.duration_s:.1f} s, {len(composed.pieces)} utterances; reference in {reference}")
+    return 0
+
+
+def _corpus_wer(args, items, label) -> int:
+    """Corpus WER of one pipeline over the utterances one by one (and, asked, all of them in order)."""
+    from tqdm import tqdm
+
+    from .backends import make_config, shared_pipeline
+    from .corpus import concatenate
+    from .metrics import wer
+    from .segments import join_text
+
+    # shared: called from the test suite, this reuses the session's pipeline instead of loading another
+    pipeline = shared_pipeline(make_config(args.backend, args.model, args.device, args.dtype, args.batch_size,
+                                           longform=args.longform))
+    texts = [join_text(pipeline.transcribe(u.path)) for u in tqdm(items, desc="transcribing", disable=args.json)]
+    result = {"corpus": label, **pipeline.describe(), "utterances": len(items),
+              "wer": round(wer([u.text for u in items], texts), 4)}
+    if args.concatenated:
+        whole = concatenate(items)
+        result["concatenated_s"] = round(whole.duration_s, 2)
+        result["concatenated_wer"] = round(wer(whole.reference, join_text(pipeline.transcribe(whole.samples))), 4)
+    if args.json:
+        json.dump({**result, "transcripts": {u.id: text for u, text in zip(items, texts)}}, sys.stdout, indent=1)
+        print()
+    else:
+        print(f"{label}: {pipeline.backend_name} {pipeline.dtype} batch {args.batch_size} {pipeline.config.longform}: "
+              f"corpus WER {result['wer']}"
+              + (f", all {len(items)} in order {result['concatenated_wer']}" if args.concatenated else ""))
     return 0
 
 
@@ -99,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
     t.add_argument("--dtype", default=None)
     t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--longform", choices=("sequential", "chunked"), default=None,
+                   help="long-form algorithm: openai-whisper's sequential seek or whisper-jax's batched 30 s "
+                        "chunks (default: the backend's native one)")
     t.add_argument("--json", action="store_true", help="print results as JSON")
     t.set_defaults(run=_transcribe)
 
@@ -110,11 +161,23 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backends", help="which backends can run here")
     b.set_defaults(run=_backends)
 
-    c = sub.add_parser("corpus", help="rebuild the corpus, or compose long-form audio from it")
-    c.add_argument("action", choices=("build", "compose"))
-    c.add_argument("--seconds", type=float, default=60.0, help="compose: target length")
+    c = sub.add_parser("corpus", help="rebuild the corpus, list it, compose long-form audio from it, or score "
+                                      "a backend on it (yours with --corpus DIR)")
+    c.add_argument("action", choices=("build", "list", "compose", "wer"))
+    c.add_argument("--corpus", metavar="DIR", help="a folder with transcripts.tsv, LibriSpeech *.trans.txt or LJ "
+                   "Speech metadata.csv (default: the synthetic corpus); compose then joins all its utterances in order")
+    c.add_argument("--seconds", type=float, default=None, help="compose, synthetic corpus: target length (default 60)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("-o", "--output", default="composed.wav")
+    c.add_argument("--backend", default="openai-whisper", help="wer: the pipeline to score")
+    c.add_argument("--model", default="tiny.en")
+    c.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
+    c.add_argument("--dtype", default=None)
+    c.add_argument("--batch-size", type=int, default=None)
+    c.add_argument("--longform", choices=("sequential", "chunked"), default=None,
+                   help="wer: long-form algorithm (default: the backend's native one)")
+    c.add_argument("--concatenated", action="store_true", help="wer: also all utterances in order, as one input")
+    c.add_argument("--json", action="store_true", help="wer: print the result and transcripts as JSON")
     c.set_defaults(run=_corpus)
     r = sub.add_parser("report", help="Markdown table and PNG plots from pytest-benchmark JSON files")
     r.add_argument("results", nargs="+", help="pytest-benchmark JSON files (--benchmark-json or .benchmarks/)")

@@ -8,6 +8,9 @@ from .errors import ConfigurationError
 
 DEVICES = ("cpu", "gpu")
 DTYPES = ("float32", "float16", "bfloat16", "int8")
+#: Long-form algorithms: openai-whisper's sequential seek (30 s windows, each starting at the
+#: previous window's last timestamp) and whisper-jax's chunks (30 s every 20 s, batched, seams merged).
+LONGFORMS = ("sequential", "chunked")
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,10 @@ class PipelineConfig:
     model: str = "tiny.en"
     device: str = "cpu"
     dtype: str | None = None  # None: the backend's natural choice for the device
-    batch_size: int | None = None  # None: sequential (no batching)
+    batch_size: int | None = None  # None: one window at a time
+    longform: str | None = None  # one of LONGFORMS; None: the backend's native algorithm
     decoding: DecodingSettings = field(default_factory=DecodingSettings)
-    threads: int | None = None  # CPU threads; None: the framework's default
+    threads: int | None = None  # CPU threads; None: the process's CPU affinity count
     compilation_cache_dir: str | None = None  # JAX persistent compilation cache
 
     def __post_init__(self) -> None:
@@ -71,6 +75,9 @@ class PipelineConfig:
             raise ConfigurationError(f"dtype must be one of {DTYPES} or None, not {self.dtype!r}")
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigurationError(f"batch_size must be a positive integer or None, not {self.batch_size!r}")
+        if self.longform is not None and self.longform not in LONGFORMS:
+            raise ConfigurationError(f"longform must be one of {LONGFORMS} or None (the backend's native "
+                                     f"algorithm), not {self.longform!r}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigurationError(f"threads must be a positive integer or None, not {self.threads!r}")
 

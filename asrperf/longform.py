@@ -34,6 +34,20 @@ class Chunk:
         return self.start / SAMPLE_RATE
 
 
+def chunk_segments(chunk: Chunk, pieces: list[tuple[float | None, float | None, str]]) -> list[Segment]:
+    """A chunk's (start, end, text) in chunk seconds → Segments in absolute seconds, ending inside the chunk.
+
+    An open end (text never closed by a timestamp) closes at the chunk's end.
+    """
+    chunk_end = (chunk.end - chunk.start) / SAMPLE_RATE
+    return [
+        make_segment(chunk.offset_s + (start or 0.0),
+                     chunk.offset_s + min(end if end is not None else chunk_end, chunk_end),
+                     text, fallback_end=chunk.offset_s + chunk_end)
+        for start, end, text in pieces
+    ]
+
+
 def plan_chunks(n_samples: int, chunk_s: float = 30.0, stride_s: float = 5.0) -> list[Chunk]:
     """The chunk boundaries for ``n_samples`` of audio (first chunk has no left stride, last none right)."""
     chunk = int(chunk_s * SAMPLE_RATE)

@@ -8,46 +8,72 @@ second call), timed as a whole, with its phases recorded.
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
 import pytest
 
-from asrperf.backends import unavailable_reason
+from asrperf import tolerances
+from asrperf.backends import release_all_shared, unavailable_reason
+from asrperf.backends.devices import reset_peak_device_memory
 from asrperf.bench.audio_cases import audio_case, audio_case_file
 from asrperf.bench.record import peak_rss_mb, row
+from asrperf.errors import ModelNotFoundError
 from asrperf.segments import join_text
 from asrperf.weights.sources import resolve_model
+from conftest import corpus_dir
+
+from .matrix import SHORT_AUDIO
 
 
 def skip_unless_runnable(case):
+    """Skip only what cannot run here: a backend that is not installed, weights that are not present.
+
+    Anything else (corrupt weights, a bug, a wrong transcript) fails the row.
+    """
     reason = unavailable_reason(case.backend)
     if reason:
         pytest.skip(f"backend {case.backend} unavailable: {reason}")
     try:
         resolve_model(case.model)
-    except Exception as exc:  # ModelNotFoundError, WeightsIntegrityError: both mean "cannot run here"
+    except ModelNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+def assert_transcribed(case, info: dict) -> None:
+    """Speed without the right words is not a result: a row over its WER limit fails."""
+    limit = tolerances.benchmark_max_wer(case.model, case.audio)
+    info["max_wer"] = limit
+    assert info["wer"] <= limit, (
+        f"{case.id} transcribed wrongly: WER {info['wer']:.3f} > {limit} (asrperf/tolerances.py); "
+        "its timing is not a valid result"
+    )
 
 
 def test_warm(benchmark, pipeline, case, request):
     skip_unless_runnable(case)
-    pipe = pipeline(case.backend, case.model, case.device, case.dtype, case.batch_size)
-    audio = audio_case(case.audio)
+    pipe = pipeline(case.backend, case.model, case.device, case.dtype, case.batch_size, longform=case.longform)
+    audio = audio_case(case.audio, corpus_dir(request.config))
     rounds = max(3, request.config.getoption("--asrperf-rounds"))
+    reset_peak_device_memory(case.backend)  # each GPU row reports its own peak, not the session's
     segments = benchmark.pedantic(pipe.transcribe, args=(audio.samples,), rounds=rounds, warmup_rounds=1,
                                   iterations=1)
     stats = pipe.last_run
-    benchmark.extra_info.update(row(
+    info = row(
         pipe.describe(), phase="warm", audio_s=stats.audio_s, seconds=benchmark.stats.stats.median,
         reference=audio.reference, hypothesis=join_text(segments), tokens=stats.tokens,
         max_length_hits=stats.max_length_hits, peak_rss=peak_rss_mb(), model=case.model,
-    ))
+    )
+    benchmark.extra_info.update(info, audio=case.audio, audio_source=audio.source)
+    assert_transcribed(case, benchmark.extra_info)
 
 
-def cold_command(case, audio_path, cache_dir=None):
+def cold_command(case, audio_path, cache_dir=None, threads=None):
     command = [sys.executable, "-m", "asrperf.bench.cold", "--backend", case.backend, "--model", case.model,
-               "--device", case.device, "--dtype", case.dtype, str(audio_path)]
+               "--device", case.device, "--dtype", case.dtype, "--longform", case.longform, str(audio_path)]
+    if threads:
+        command += ["--threads", str(threads)]
     if case.batch_size:
         command += ["--batch-size", str(case.batch_size)]
     if cache_dir:
@@ -55,15 +81,16 @@ def cold_command(case, audio_path, cache_dir=None):
     return command
 
 
-@pytest.mark.parametrize("jax_cache", ["off", "miss", "hit"])
 def test_cold(benchmark, case, jax_cache, tmp_path_factory, request):
-    if jax_cache != "off" and case.backend != "jax":
-        pytest.skip("the persistent compilation cache applies to the jax backend only")
+    # jax_cache is "off" for every backend, and also "miss" / "hit" for jax (benchmarks/conftest.py).
     skip_unless_runnable(case)
-    audio_path = audio_case_file(case.audio, tmp_path_factory.getbasetemp())
+    if case.device == "gpu":
+        release_all_shared()  # the fresh child process gets the whole GPU
+    audio_path = audio_case_file(case.audio, tmp_path_factory.getbasetemp(), corpus_dir(request.config))
     cache_root = tmp_path_factory.mktemp("jax-cache")
     runs: list[dict] = []
     attempt = {"n": 0}
+    threads = request.config.getoption("--asrperf-threads")  # children inherit the affinity too
 
     def setup():
         # "miss": a new empty cache each round; "hit": one cache, filled before timing starts.
@@ -74,8 +101,8 @@ def test_cold(benchmark, case, jax_cache, tmp_path_factory, request):
         elif jax_cache == "hit":
             cache = cache_root / "shared"
             if not cache.exists():
-                subprocess.run(cold_command(case, audio_path, cache), check=True, capture_output=True)
-        return (cold_command(case, audio_path, cache),), {}
+                subprocess.run(cold_command(case, audio_path, cache, threads), check=True, capture_output=True)
+        return (cold_command(case, audio_path, cache, threads),), {}
 
     def run_process(command):
         out = subprocess.run(command, capture_output=True, text=True)
@@ -85,15 +112,20 @@ def test_cold(benchmark, case, jax_cache, tmp_path_factory, request):
 
     benchmark.pedantic(run_process, setup=setup, rounds=request.config.getoption("--asrperf-cold-rounds"),
                        iterations=1)
-    last = runs[-1]
-    audio = audio_case(case.audio)
-    info = row(last, phase="cold", audio_s=last["audio_s"], seconds=last["first_call_s"],
-               reference=audio.reference, hypothesis=last["text"], tokens=last["tokens"],
-               max_length_hits=last["max_length_hits"], peak_rss=last["peak_rss_mb"], model=case.model)
-    for phase in ("import_s", "load_s", "compile_s", "first_call_s", "second_call_s"):
-        info[phase] = round(sorted(r[phase] for r in runs)[len(runs) // 2], 3)  # median over rounds
+    medians = {phase: statistics.median(r[phase] for r in runs)
+               for phase in ("import_s", "load_s", "compile_s", "first_call_s", "second_call_s")}
+    # Every round transcribes the same audio with the same weights; the median round's text is scored.
+    middle = sorted(runs, key=lambda r: r["first_call_s"])[len(runs) // 2]
+    audio = audio_case(case.audio, corpus_dir(request.config))
+    info = row(middle, phase="cold", audio_s=middle["audio_s"], seconds=medians["first_call_s"],
+               reference=audio.reference, hypothesis=middle["text"], tokens=middle["tokens"],
+               max_length_hits=middle["max_length_hits"], peak_rss=middle["peak_rss_mb"], model=case.model)
+    info.update({phase: round(value, 3) for phase, value in medians.items()})
     info["compilation_cache"] = [r["compilation_cache"] for r in runs]
-    benchmark.extra_info.update(info)
+    if case.backend == "jax":
+        info["jax_cache"] = jax_cache
+    benchmark.extra_info.update(info, audio=case.audio, audio_source=audio.source)
+    assert_transcribed(case, benchmark.extra_info)
 
 
-test_cold.cold_audio = ("utt",)
+test_cold.cold_audio = SHORT_AUDIO

@@ -46,18 +46,22 @@ def tone():
 
 
 @pytest.fixture(scope="session")
-def corpus_transcripts(pipeline):
-    """``corpus_transcripts(name)`` → that backend's texts for AGREEMENT_SUBSET, computed once."""
+def corpus_transcripts(pipeline, real_corpus):
+    """``corpus_transcripts(name)`` → that backend's texts for ``agreement_utterances``, computed once.
+
+    The real-speech corpus when one is in use (the session header says which), else the synthetic subset.
+    """
     from asrperf.segments import join_text
 
-    from .corpus_runs import AGREEMENT_BACKENDS, AGREEMENT_SUBSET
+    from .corpus_runs import AGREEMENT_BACKENDS, agreement_utterances
 
+    items = agreement_utterances(real_corpus)
     done: dict[str, list[str]] = {}
 
     def get(name: str) -> list[str]:
         if name not in done:
             pipe = pipeline(model="tiny.en", **AGREEMENT_BACKENDS[name])
-            done[name] = [join_text(pipe.transcribe(u.path)) for u in AGREEMENT_SUBSET]
+            done[name] = [join_text(pipe.transcribe(u.path)) for u in items]
         return done[name]
 
     return get

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch", reason="the parity tests compare with opena
 whisper = pytest.importorskip("whisper", reason="pip install 'asrperf[torch]'")
 
 from asrperf.backends.jax_whisper import decode, model  # noqa: E402
+from asrperf.backends.jax_whisper.params import Layout, Linear, params_from_state  # noqa: E402
 from asrperf.corpus import compose, utterances  # noqa: E402
 from asrperf.errors import DeviceUnavailableError  # noqa: E402
 from asrperf.metrics import wer  # noqa: E402
@@ -34,7 +35,7 @@ def test_parity_with_openai_whisper_float32(name):
     reference = whisper.model.Whisper(whisper.model.ModelDimensions(**dims))
     reference.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in checkpoint.state.items()})
     reference.eval()
-    params = model.params_from_state(checkpoint.state, dims)
+    params = params_from_state(checkpoint.state, dims, decoder_layout=Layout.OUT_IN)
     rng = np.random.default_rng(0)
     mel = rng.standard_normal((2, dims["n_mels"], model.N_FRAMES)).astype(np.float32)
     tokens = rng.integers(0, dims["n_vocab"], (2, 10))
@@ -46,7 +47,7 @@ def test_parity_with_openai_whisper_float32(name):
     assert relative_error(features, torch_features) < 1e-4
     assert relative_error(logits, torch_logits) < 1e-4
     # The [in, out] decoder layout that one-row-per-device pipelines use computes the same logits.
-    gemv_params = model.params_from_state(checkpoint.state, dims, decoder_rows_out=False)
+    gemv_params = params_from_state(checkpoint.state, dims, decoder_layout=Layout.IN_OUT)
     assert relative_error(model.decode_full(gemv_params, tokens, features, dims["n_text_head"]), torch_logits) < 1e-4
     # The cached single-token step gives the same logits as the full pass.
     t_max = 16
@@ -158,14 +159,14 @@ def test_batch_sharded_over_two_devices_gives_the_same_text():
 def test_cpu_few_row_products_match_the_dot():
     """The decoder's CPU multiply-and-reduce products give the dot's numbers."""
     rng = np.random.default_rng(1)
-    layer = {"wt": jax.numpy.asarray(rng.standard_normal((48, 16), np.float32)),
-             "b": jax.numpy.asarray(rng.standard_normal(48, np.float32))}
+    layer = Linear(jax.numpy.asarray(rng.standard_normal((48, 16), np.float32)),
+                   jax.numpy.asarray(rng.standard_normal(48, np.float32)), Layout.OUT_IN)
     rows = rng.standard_normal((3, 5, 16)).astype(np.float32)
     reduced = model.linear(rows, layer)
-    dotted = model.linear(rows, {"w": layer["wt"].T, "b": layer["b"]})  # the GEMM layout of the same layer
+    dotted = model.linear(rows, Linear(layer.weight.T, layer.bias, Layout.IN_OUT))  # the same layer for GEMMs
     assert reduced.shape == (3, 5, 48)
     assert relative_error(reduced, dotted) < 1e-6
-    assert relative_error(reduced, rows @ np.asarray(layer["wt"]).T + np.asarray(layer["b"])) < 1e-6
+    assert relative_error(reduced, rows @ np.asarray(layer.weight).T + np.asarray(layer.bias)) < 1e-6
 
 
 def test_blocked_attention_forms_match_whole_rows():

@@ -1,4 +1,6 @@
+import os
 import shutil
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -111,3 +113,52 @@ def test_user_paths_resolve(tmp_path, monkeypatch):
     resolved = sources.resolve_model(str(pt))
     assert resolved.kind == "checkpoint"
     assert sources.load_checkpoint(resolved).fingerprint() == sources.weights_fingerprint("tiny.en")
+
+
+def aged_copy(source, target):
+    """A copy whose modification time is an hour old: settled, so its hash may be remembered."""
+    shutil.copyfile(source, target)
+    hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(target, ns=(hour_ago, hour_ago))
+    return target
+
+
+def test_weights_are_hashed_once_per_version_and_changes_are_caught(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASRPERF_CACHE_DIR", str(tmp_path / "cache"))
+    resolved = sources.resolve_model("tiny.en")
+    if resolved.kind != "ctranslate2":
+        pytest.skip(f"tiny.en resolves to {resolved.source}, not the packaged CTranslate2 weights")
+    copies = [aged_copy(p, tmp_path / p.name) for p in (*resolved.paths, resolved.ct2_config, resolved.tokenizer_json)]
+    local = replace(resolved, paths=(copies[0],), ct2_config=copies[1], tokenizer_json=copies[2])
+    hashed = []
+    real_sha256 = sources.sha256_file
+    monkeypatch.setattr(sources, "sha256_file", lambda path, *rest: hashed.append(path) or real_sha256(path, *rest))
+
+    sources.verify_pinned(local)
+    sources.verify_pinned(local)
+    assert hashed == copies, "an unchanged file is hashed once, then its verified hash is reused"
+
+    model_bin = copies[0]
+    recorded = model_bin.stat()
+    os.utime(model_bin, ns=(recorded.st_atime_ns, recorded.st_mtime_ns - 10**9))  # touched, content unchanged
+    sources.verify_pinned(local)
+    assert hashed[3:] == [model_bin]
+
+    with open(model_bin, "r+b") as handle:  # same size, and the modification time put back afterwards
+        handle.seek(-10, 2)
+        handle.write(b"\x00\x01\x02")
+    os.utime(model_bin, ns=(recorded.st_atime_ns, recorded.st_mtime_ns - 10**9))
+    with pytest.raises(WeightsIntegrityError, match="pinned sha256"):
+        sources.verify_pinned(local)
+
+
+def test_fingerprint_is_computed_once_per_version(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASRPERF_CACHE_DIR", str(tmp_path))
+    resolved = sources.resolve_model("tiny.en")
+    expected = sources.load_checkpoint(resolved).fingerprint()
+    loads = []
+    real_load = sources.load_checkpoint
+    monkeypatch.setattr(sources, "load_checkpoint", lambda r: loads.append(r) or real_load(r))
+    assert sources.checkpoint_fingerprint(resolved) == expected
+    assert sources.checkpoint_fingerprint(resolved) == expected
+    assert len(loads) == 1, "the second fingerprint is read from the verified record"

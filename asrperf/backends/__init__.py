@@ -10,12 +10,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..config import DecodingSettings, PipelineConfig
 from ..errors import BackendUnavailableError, ConfigurationError
 from .base import Pipeline, RunStats
+from .devices import is_large_model
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,19 @@ class BackendInfo:
     summary: str
     # A deeper check than "is it installed", for packages that install but do not import.
     probe: Callable[[], str | None] | None = None
+    # The long-form algorithms it can run; the first is its native one (``longform=None``)...
+    longforms: tuple[str, ...] = ("chunked",)
+    # ...except with a batch_size, where a backend may batch natively with another.
+    batched_longform: str | None = None
+
+    def longform(self, requested: str | None, batch_size: int | None) -> str:
+        """The algorithm a pipeline runs for ``requested`` (None: native); unsupported ones are refused."""
+        if requested is None:
+            return self.batched_longform if batch_size and self.batched_longform else self.longforms[0]
+        if requested not in self.longforms:
+            raise ConfigurationError(f"backend {self.name!r} cannot run longform={requested!r}; it supports "
+                                     f"{', '.join(repr(a) for a in self.longforms)} (None: {self.longforms[0]!r})")
+        return requested
 
 
 _REGISTRY: dict[str, BackendInfo] = {}
@@ -75,22 +89,52 @@ def build_pipeline(config: PipelineConfig) -> Pipeline:
     reason = unavailable_reason(info.name)
     if reason:
         raise BackendUnavailableError(f"backend {info.name!r} is unavailable: {reason}")
+    config = replace(config, longform=info.longform(config.longform, config.batch_size))
     return importlib.import_module(info.module).build(config)
 
 
 def shared_pipeline(config: PipelineConfig) -> Pipeline:
-    """The process-wide pipeline for ``config``: built on first use, then reused, never rebuilt."""
+    """The process-wide pipeline for ``config``: built on first use, then reused, never rebuilt (until released)."""
     if config not in _SHARED:
         _SHARED[config] = build_pipeline(config)
         build_counts[config] += 1
     return _SHARED[config]
 
 
+def release_shared(config: PipelineConfig) -> bool:
+    """Close and forget the shared pipeline for ``config``, freeing its memory; False if there was none.
+
+    The next ``shared_pipeline(config)`` builds a new one (and ``build_counts`` counts it).
+    """
+    pipeline = _SHARED.pop(config, None)
+    if pipeline is not None:
+        pipeline.close()
+    return pipeline is not None
+
+
+def release_all_shared() -> int:
+    """Close every shared pipeline (before cold GPU rows: their child processes need the GPU's memory)."""
+    return sum(release_shared(config) for config in list(_SHARED))
+
+
+def release_large_shared(keep: PipelineConfig | None = None) -> int:
+    """Close the shared pipelines of large models other than ``keep`` (``devices.is_large_model``).
+
+    Called before a configuration is built, so one large model at a time holds the GPU: the
+    article preset's large-v2 rows then fit a 24 GB GPU one configuration after another.
+    """
+    return sum(release_shared(config) for config in list(_SHARED)
+               if config != keep and is_large_model(config.model))
+
+
 def make_config(backend: str, model: str = "tiny.en", device: str = "cpu", dtype: str | None = None,
                 batch_size: int | None = None, **options) -> PipelineConfig:
     decoding = options.pop("decoding", None) or DecodingSettings()
-    return PipelineConfig(backend=_info(backend).name, model=model, device=device, dtype=dtype,
-                          batch_size=batch_size, decoding=decoding, **options)
+    info = _info(backend)
+    # Resolved here, so that asking for the native algorithm by name shares its pipeline.
+    longform = info.longform(options.pop("longform", None), batch_size)
+    return PipelineConfig(backend=info.name, model=model, device=device, dtype=dtype,
+                          batch_size=batch_size, longform=longform, decoding=decoding, **options)
 
 
 def load_pipeline(backend: str, model: str = "tiny.en", device: str = "cpu", dtype: str | None = None,
@@ -102,25 +146,30 @@ def load_pipeline(backend: str, model: str = "tiny.en", device: str = "cpu", dty
 register(BackendInfo(
     name="openai-whisper", module="asrperf.backends.openai_whisper", requires=("torch", "whisper"),
     install="pip install 'asrperf[torch]' (install torch first to choose its CPU or CUDA build)",
-    summary="openai-whisper on PyTorch: sequential 30 s windows, greedy",
+    summary="openai-whisper on PyTorch: sequential 30 s windows, greedy (or chunked: batched whisper.decode)",
+    longforms=("sequential", "chunked"),
 ))
 
 
 register(BackendInfo(
     name="jax", module="asrperf.backends.jax_whisper.pipeline", requires=("jax", "whisper"),
-    install="pip install 'asrperf[jax]' (or 'asrperf[jax-cuda]' for NVIDIA GPUs)",
-    summary="asrperf's JAX Whisper: whisper-jax's chunked, batched long-form, greedy, compiled once",
+    install="pip install 'asrperf[jax]' (on an NVIDIA GPU machine: make setup GPU=1)",
+    summary="asrperf's JAX Whisper: whisper-jax's chunked, batched long-form, greedy, compiled once "
+            "(or openai-whisper's sequential seek)",
+    longforms=("chunked", "sequential"),
 ))
 
 register(BackendInfo(
     name="faster-whisper", module="asrperf.backends.faster_whisper", requires=("faster_whisper", "ctranslate2"),
     install="pip install 'asrperf[ct2]'",
-    summary="faster-whisper on CTranslate2: sequential, or batched 30 s clips",
+    summary="faster-whisper on CTranslate2: sequential, or batched 30 s clips (chunked, no overlap)",
+    longforms=("sequential", "chunked"), batched_longform="chunked",
 ))
 
 register(BackendInfo(
     name="transformers", module="asrperf.backends.transformers_whisper",
-    requires=("transformers", "torch"), install="pip install 'asrperf[transformers]'",
+    requires=("transformers", "torch", "whisper"),  # whisper: openai-whisper's suppress-token list
+    install="pip install 'asrperf[transformers]' 'asrperf[torch]'",
     summary="Hugging Face transformers Whisper (PyTorch): its chunked, batched ASR pipeline",
 ))
 
@@ -133,11 +182,13 @@ def _whisper_jax_probe() -> str | None:
 
 register(BackendInfo(
     name="whisper-jax", module="asrperf.backends.whisper_jax_upstream", requires=(),
-    install="see the whisper-jax project (not on PyPI)", probe=_whisper_jax_probe,
-    summary="the upstream whisper-jax package, where it still imports",
+    install="make whisper-jax-env (its own environment, .venv-whisper-jax)", probe=_whisper_jax_probe,
+    summary="upstream whisper-jax (JAX 0.4.30) in its side environment, through a worker process: "
+            "its chunked, batched pipeline, greedy",
 ))
 
 __all__ = [
     "ALIASES", "BackendInfo", "Pipeline", "RunStats", "available_backends", "backend_names", "build_counts",
-    "build_pipeline", "load_pipeline", "make_config", "register", "shared_pipeline", "unavailable_reason",
+    "build_pipeline", "load_pipeline", "make_config", "register", "release_all_shared", "release_large_shared",
+    "release_shared", "shared_pipeline", "unavailable_reason",
 ]

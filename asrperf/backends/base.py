@@ -9,8 +9,10 @@ import numpy as np
 
 from ..audio import AudioInput, duration_s, load_audio
 from ..config import PipelineConfig
+from ..errors import ConfigurationError
 from ..hardware import cpu_threads
 from ..segments import Segment
+from .devices import release_device_memory
 
 
 @dataclass
@@ -34,14 +36,29 @@ class Pipeline(abc.ABC):
         self.config = config
         self.dtype = dtype
         self.last_run = RunStats()
+        #: what the products ran as: "float32", "tf32" or the dtype (backends set it on the GPU; devices.py)
+        self.matmul_precision = dtype
 
     def transcribe(self, audio: AudioInput) -> list[Segment]:
         """Transcribe ``audio`` (path, bytes or 16 kHz array); returns when the result is ready."""
+        if self.__dict__.get("closed"):
+            raise ConfigurationError("this pipeline was closed (its model was freed): build a new one with "
+                                     "load_pipeline, or get the shared one again with shared_pipeline")
         samples = load_audio(audio)
         self.last_run = RunStats(audio_s=duration_s(samples))
         if samples.size == 0:
             return []
         return self._transcribe(samples)
+
+    def close(self) -> None:
+        """Free the model, compiled programs and device memory this pipeline holds; it cannot transcribe after.
+
+        Backends keep all of those in attributes, so dropping every attribute frees them.
+        """
+        kept = {"config": self.config, "dtype": self.dtype, "last_run": self.last_run}
+        self.__dict__.clear()
+        self.__dict__.update(kept, closed=True)
+        release_device_memory()
 
     @abc.abstractmethod
     def _transcribe(self, samples: np.ndarray) -> list[Segment]:
@@ -54,6 +71,7 @@ class Pipeline(abc.ABC):
             "model": self.config.model,
             "device": self.config.device,
             "dtype": self.dtype,
+            "matmul_precision": self.matmul_precision,
             "batch_size": self.config.batch_size,
             "decoding": self.config.decoding.describe(),
             # None means the framework's default, which follows the process's CPU affinity.

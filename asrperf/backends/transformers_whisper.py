@@ -4,7 +4,14 @@ The model is assembled from the converted openai-format checkpoint (names mapped
 transformers' layout), the tokenizer from the packaged ``tokenizer.json`` and the
 feature extractor from its defaults; nothing touches the hub. Long-form audio goes
 through transformers' own chunked, batched ASR pipeline (30 s chunks, 5 s strides:
-the recipe whisper-jax used), greedy, with timestamps.
+the recipe whisper-jax used), greedy, with timestamps, under openai-whisper's token
+rules: its suppress list, blank suppression and first-timestamp bound, derived from the
+suite's ``DecodingSettings`` and openai-whisper's tokenizer (transformers' own defaults
+come from the hub's generation config, which an offline build does not have).
+
+Every ``generate`` call the ASR pipeline makes is observed: its arguments, on top of
+the model's generation config (as ``generate`` combines them), are the decoding record,
+and its output rows the token counts.
 """
 
 from __future__ import annotations
@@ -13,13 +20,15 @@ import re
 
 import numpy as np
 
-from ..config import PipelineConfig
+from ..config import DecodingSettings, PipelineConfig
+from ..decoding_record import DecodingRecord, initial_timestamp_index
 from ..errors import ConfigurationError, ModelNotFoundError
-from ..longform import plan_chunks
+from ..hardware import cpu_threads
 from ..segments import Segment, segments_from_chunks
+from ..tokens import sampled_count, suppressed_ids
 from ..weights.sources import load_checkpoint, resolve_model
 from .base import Pipeline
-from .devices import check_dtype, synchronize, torch_device
+from .devices import check_dtype, synchronize, torch_device, torch_full_float32
 
 _DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
 _RENAMES = [
@@ -51,8 +60,39 @@ def hf_name(openai_name: str) -> str:
     return name
 
 
-def build_model(checkpoint, tokenizer):
-    """transformers' WhisperForConditionalGeneration holding exactly the checkpoint's weights (float32)."""
+def openai_token_rules(checkpoint, tokenizer, decoding: DecodingSettings) -> dict:
+    """openai-whisper's suppress list, blank suppression and first-timestamp bound, as generation-config fields.
+
+    The ids come from openai-whisper's tokenizer for the model, checked against the
+    transformers tokenizer's ids for the same tokens.
+    """
+    from whisper.tokenizer import get_tokenizer
+
+    multilingual = not checkpoint.english_only
+    reference = get_tokenizer(multilingual, num_languages=checkpoint.dims["n_vocab"] - 51765 - int(multilingual),
+                              language=decoding.language if multilingual else None,
+                              task=decoding.task if multilingual else None)
+    ids = tokenizer.convert_tokens_to_ids
+    blank = tokenizer.encode(" ", add_special_tokens=False)
+    pairs = {"<|endoftext|>": reference.eot, "<|startoftranscript|>": reference.sot,
+             "<|transcribe|>": reference.transcribe, "<|startofprev|>": reference.sot_prev,
+             "<|notimestamps|>": reference.no_timestamps}
+    mismatched = {token: (ids(token), expected) for token, expected in pairs.items() if ids(token) != expected}
+    if mismatched or blank != reference.encode(" "):
+        raise ConfigurationError(f"the transformers tokenizer's ids differ from openai-whisper's for this model "
+                                 f"({mismatched or 'blank'}): its tokenizer.json does not belong to these weights")
+    return {
+        "suppress_tokens": list(suppressed_ids(reference)),
+        "begin_suppress_tokens": [*blank, reference.eot] if decoding.suppress_blank else None,
+        "max_initial_timestamp_index": initial_timestamp_index(decoding.max_initial_timestamp),
+    }
+
+
+def build_model(checkpoint, tokenizer, token_rules: dict):
+    """transformers' WhisperForConditionalGeneration holding exactly the checkpoint's weights (float32).
+
+    ``token_rules``: suppress lists and first-timestamp bound (``openai_token_rules``).
+    """
     import torch
     from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
 
@@ -87,8 +127,7 @@ def build_model(checkpoint, tokenizer):
     model.generation_config = GenerationConfig(
         decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
         no_timestamps_token_id=ids("<|notimestamps|>"), is_multilingual=multilingual, **multilingual_fields,
-        begin_suppress_tokens=[tokenizer.encode(" ", add_special_tokens=False)[0], eot],
-        max_initial_timestamp_index=50, prev_sot_token_id=ids("<|startofprev|>"),
+        **token_rules, prev_sot_token_id=ids("<|startofprev|>"),
         alignment_heads=[list(h) for h in checkpoint.alignment_heads],
     )
     return model.eval()
@@ -109,8 +148,10 @@ class TransformersWhisperPipeline(Pipeline):
         device = torch_device(config.device)
         dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
         super().__init__(config, check_dtype(self.backend_name, dtype, _DTYPES, config.device))
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        self.matmul_precision = torch_full_float32(device, self.dtype)
+        # Set, not left to the default: every backend gets the same count (the CPU affinity's by default).
+        torch.set_num_threads(config.threads or cpu_threads())
+        self._torch = torch
         resolved = resolve_model(config.model)
         if resolved.tokenizer_json is None:
             raise ModelNotFoundError(f"the transformers backend needs a tokenizer.json beside the weights; "
@@ -119,7 +160,25 @@ class TransformersWhisperPipeline(Pipeline):
         tokenizer = WhisperTokenizerFast(tokenizer_file=str(resolved.tokenizer_json))
         tokenizer.pad_token = "<|endoftext|>"  # openai-whisper pads with end-of-text; batching needs one
         torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
-        model = build_model(checkpoint, tokenizer).to(device=device, dtype=torch_dtype)
+        model = build_model(checkpoint, tokenizer, openai_token_rules(checkpoint, tokenizer, config.decoding))
+        model = model.to(device=device, dtype=torch_dtype)
+        self._eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        # Timestamp tokens follow <|notimestamps|> (tokenizer.json need not list them).
+        self._timestamp_begin = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
+        self._english_only = checkpoint.english_only
+        # Each generate call of the ASR pipeline: (its arguments, sampled tokens per row).
+        self._calls: list[tuple[dict, list[int]]] = []
+        generate = model.generate
+
+        def observed_generate(**kwargs):
+            output = generate(**kwargs)
+            rows = output["sequences"] if isinstance(output, dict) else output
+            # generate drops the final end-of-text (shorter rows are padded with it): count up to it.
+            counts = [sampled_count(row.tolist(), self._eot, self._timestamp_begin) for row in rows]
+            self._calls.append(({k: v for k, v in kwargs.items() if not hasattr(v, "shape")}, counts))
+            return output
+
+        model.generate = observed_generate
         self._device = device
         self._pipe = hf_pipeline(
             "automatic-speech-recognition", model=model, tokenizer=tokenizer,
@@ -132,19 +191,51 @@ class TransformersWhisperPipeline(Pipeline):
             self._generate_kwargs.update(language=config.decoding.language, task=config.decoding.task)
 
     def _transcribe(self, samples: np.ndarray) -> list[Segment]:
+        self._calls = []
         result = self._pipe({"raw": samples, "sampling_rate": 16000}, return_timestamps=True,
                             generate_kwargs=self._generate_kwargs)
         synchronize(self._device)
         segments = segments_from_chunks(result.get("chunks", []), self.last_run.audio_s)
-        # The pipeline does not hand back its token ids: count the output's text tokens
-        # (timestamps excluded), and the chunks of its 30 s / 5 s stride plan.
-        self.last_run.windows = len(plan_chunks(len(samples)))
-        self.last_run.tokens = sum(len(self._pipe.tokenizer.encode(s.text, add_special_tokens=False)) for s in segments)
+        rows = [n for _, counts in self._calls for n in counts]
+        limit = self._generate_kwargs["max_new_tokens"]
+        self.last_run.windows = len(rows)
+        self.last_run.tokens = sum(rows)
+        # Only the end-of-text token is neither text nor timestamp: a row of `limit` of them never ended.
+        self.last_run.max_length_hits = sum(1 for n in rows if n >= limit)
         return segments
+
+    def decoding_record(self) -> DecodingRecord | None:
+        """The last generate call's arguments over the model's generation config (None before any call)."""
+        if not self._calls:
+            return None
+        effective = {**self._pipe.model.generation_config.to_dict(), **self._calls[-1][0]}
+        timestamps = bool(effective.get("return_timestamps"))
+        begin = set(effective.get("begin_suppress_tokens") or ())
+        blank = set(self._pipe.tokenizer.encode(" ", add_special_tokens=False)) | {self._eot}
+        sampling = bool(effective.get("do_sample"))
+        return DecodingRecord(
+            beam_size=int(effective.get("num_beams") or 1),
+            temperature=float(effective.get("temperature") or 0.0) if sampling else 0.0,
+            max_new_tokens=int(effective["max_new_tokens"]),
+            suppress_tokens=tuple(effective.get("suppress_tokens") or ()),
+            suppress_blank=begin == blank,
+            timestamps=timestamps,
+            max_initial_timestamp_index=effective.get("max_initial_timestamp_index") if timestamps else None,
+            condition_on_previous_text=bool(effective.get("condition_on_prev_tokens"))
+            or effective.get("prompt_ids") is not None,
+            # English-only models are given neither: they transcribe English.
+            language=effective.get("language") or "en",
+            task=effective.get("task") or "transcribe",
+        )
 
     def describe(self) -> dict:
         info = super().describe()
-        info["longform"] = "transformers ASR pipeline, 30 s chunks, 5 s strides"
+        record = self.decoding_record()
+        info.update(longform="chunked",
+                    longform_detail="transformers' ASR pipeline: 30 s chunks, 5 s strides, its own merge, "
+                                    f"{self.config.batch_size or 1} per generate call",
+                    threads=self._torch.get_num_threads(), threads_source="torch.get_num_threads()",
+                    decoding_args=record.as_dict() if record else None)
         return info
 
 

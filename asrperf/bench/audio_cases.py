@@ -1,17 +1,39 @@
-"""Named audio inputs for benchmarks: a short utterance and composed long-form lengths."""
+"""Named audio inputs for benchmarks.
+
+Synthetic (the shipped espeak-ng corpus): ``utt`` (one sentence, ~4 s) and composed
+lengths (``1min``, ``5min``, ...). Real speech, when a corpus folder is in use
+(``--asrperf-corpus DIR``, by default ``../shared/realspeech/ljspeech`` where it exists):
+``real-utt`` (its first utterance) and ``real-all`` (all its utterances in order, 0.5 s
+apart). The real names stay the same whatever the corpus, because pytest-benchmark
+matches saved runs by id; ``AudioCase.source`` says which corpus a case came from.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from ..audio import write_wav
-from ..corpus import compose, utterances
+from ..audio import SAMPLE_RATE, write_wav
+from ..corpus import compose, concatenate, utterances
+from ..corpus.external import read_corpus
+from ..errors import ConfigurationError
 
 LENGTHS_S = {"1min": 60.0, "5min": 300.0, "30min": 1800.0, "35min": 2100.0}
+SYNTHETIC_CASES = ("utt", *LENGTHS_S)
+REAL_CASES = ("real-utt", "real-all")
+#: The quick preset's audio: real speech where a corpus is in use, else the synthetic stand-ins.
+QUICK_REAL = ("real-utt", "real-all")
+QUICK_SYNTHETIC = ("utt", "1min")
+#: The real corpus used when none is named: 32 LJ Speech clips next to the repository.
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "realspeech" / "ljspeech"
+#: Overrides DEFAULT_CORPUS for the test suite, the benchmarks and the CLI alike.
+CORPUS_ENV = "ASRPERF_CORPUS"
+#: Passed as the corpus, this means: the synthetic corpus only.
+NO_CORPUS = "none"
 
 
 @dataclass(frozen=True)
@@ -19,27 +41,85 @@ class AudioCase:
     name: str
     samples: np.ndarray
     reference: str
+    source: str = "synthetic corpus (espeak-ng)"
 
     @property
     def duration_s(self) -> float:
-        return len(self.samples) / 16000
+        return len(self.samples) / SAMPLE_RATE
+
+
+def default_corpus_dir() -> Path | None:
+    """The corpus used when none is named: $ASRPERF_CORPUS, else DEFAULT_CORPUS where it exists."""
+    return resolve_corpus_dir(None)
+
+
+def resolve_corpus_dir(chosen: str | os.PathLike | None) -> Path | None:
+    """``chosen`` (``--asrperf-corpus``), else $ASRPERF_CORPUS, else DEFAULT_CORPUS if present.
+
+    None means the synthetic corpus only: ``none`` was chosen, or nothing was and the
+    default corpus is absent. A folder named on purpose must exist. The folder is not
+    read here (that decodes every file); ``read_corpus`` does that when it is used.
+    """
+    chosen = str(chosen or os.environ.get(CORPUS_ENV) or "")
+    if not chosen:
+        return DEFAULT_CORPUS if DEFAULT_CORPUS.is_dir() else None
+    if chosen.lower() == NO_CORPUS:
+        return None
+    directory = Path(chosen).expanduser().resolve()
+    if not directory.is_dir():
+        raise ConfigurationError(f"corpus folder {directory} does not exist or is not a folder: check the path, "
+                                 f"or pass {NO_CORPUS!r} for the synthetic corpus only")
+    return directory
+
+
+def corpus_notice(corpus_dir: Path | None) -> str:
+    """One line for a session header: which speech the run uses, and how to change it."""
+    if corpus_dir is not None:
+        return f"asrperf corpus: real speech from {corpus_dir} (--asrperf-corpus none: synthetic only)"
+    why = f"--asrperf-corpus {NO_CORPUS} chosen" if DEFAULT_CORPUS.is_dir() else f"{DEFAULT_CORPUS} not found"
+    return (f"asrperf corpus: no real speech ({why}), falling back to the synthetic espeak-ng corpus; "
+            f"pass --asrperf-corpus DIR or set {CORPUS_ENV}=DIR for real speech")
+
+
+def available_audio_cases(corpus_dir: Path | None) -> tuple[str, ...]:
+    """Every audio case name that can be built with this corpus (None: synthetic only)."""
+    return SYNTHETIC_CASES + (REAL_CASES if corpus_dir is not None else ())
+
+
+def quick_audio_cases(corpus_dir: Path | None) -> tuple[str, ...]:
+    return QUICK_REAL if corpus_dir is not None else QUICK_SYNTHETIC
+
+
+def audio_case(name: str, corpus_dir: str | os.PathLike | None = None) -> AudioCase:
+    """The named case; ``real-*`` cases need ``corpus_dir``."""
+    return _audio_case(name, None if corpus_dir is None else Path(corpus_dir).resolve())
 
 
 @lru_cache(maxsize=None)
-def audio_case(name: str) -> AudioCase:
-    """``utt`` (one corpus sentence, ~4 s) or a composed length such as ``1min`` (seed 0)."""
+def _audio_case(name: str, corpus_dir: Path | None) -> AudioCase:
+    if name in REAL_CASES:
+        if corpus_dir is None:
+            raise ConfigurationError(f"audio case {name!r} is real speech and needs a corpus folder: "
+                                     f"pass --asrperf-corpus DIR (or {CORPUS_ENV}=DIR), or use {', '.join(SYNTHETIC_CASES)}")
+        corpus = read_corpus(corpus_dir)
+        if name == "real-utt":
+            first = corpus.utterances[0]
+            return AudioCase(name, first.samples(), first.text, f"{corpus.directory}: {first.id}")
+        whole = concatenate(corpus.utterances)
+        return AudioCase(name, whole.samples, whole.reference,
+                         f"{corpus.directory}: {len(corpus.utterances)} utterances in order")
     if name == "utt":
         utterance = utterances()[0]
         return AudioCase(name, utterance.samples(), utterance.text)
     if name not in LENGTHS_S:
-        raise ValueError(f"unknown audio case {name!r}; known: utt, {', '.join(LENGTHS_S)}")
+        raise ConfigurationError(f"unknown audio case {name!r}; known: {', '.join(SYNTHETIC_CASES + REAL_CASES)}")
     composed = compose(LENGTHS_S[name], seed=0)
     return AudioCase(name, composed.samples, composed.reference)
 
 
-def audio_case_file(name: str, directory: Path) -> Path:
+def audio_case_file(name: str, directory: Path, corpus_dir: str | os.PathLike | None = None) -> Path:
     """The case written as a 16 kHz WAV (for the cold-start subprocess, which reads files)."""
     path = directory / f"{name}.wav"
     if not path.exists():
-        write_wav(path, audio_case(name).samples)
+        write_wav(path, audio_case(name, corpus_dir).samples)
     return path

@@ -3,7 +3,9 @@
 Phases: ``import_s`` (asrperf and the backend's framework), ``load_s`` (weights to
 a ready pipeline, compile excluded), ``compile_s`` (jax only; 0 elsewhere),
 ``first_call_s`` and ``second_call_s`` (the same audio twice: the article's "the
-second transcription is faster" claim, measured). Prints one JSON object.
+second transcription is faster" claim, measured). Prints one JSON object; on a GPU it
+holds this process's peak device memory and JAX's GPU memory policy, which the parent
+records instead of reading its own GPU.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import json
 import sys
 import time
 
+# Packages a backend reads data files from but never imports: the jax backend takes
+# openai-whisper's vocabularies and mel filters from its package folder, because
+# ``import whisper`` imports torch; importing it here would charge jax's cold start for torch.
+_READ_AS_DATA = {"jax": ("whisper",)}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
@@ -21,21 +28,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--longform", choices=("sequential", "chunked"), default=None,
+                        help="long-form algorithm (default: the backend's native one)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the backend; also narrows this process's CPU affinity, which "
+                             "XLA's thread pool follows (default: the inherited affinity's count)")
     parser.add_argument("--compilation-cache-dir", default=None)
     parser.add_argument("audio")
     args = parser.parse_args(argv)
 
+    if args.threads:
+        import os
+
+        # Before any framework starts its thread pool, as pytest's --asrperf-threads does.
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: args.threads])
     started = time.perf_counter()
     import importlib
 
+    from asrperf.hardware import share_gpu_memory
+
+    jax_gpu_memory = share_gpu_memory()  # before the framework imports: JAX reads it when it starts
     from asrperf.audio import load_audio
     from asrperf.backends import _info, build_pipeline, make_config
+    from asrperf.backends.devices import peak_device_memory
     from asrperf.bench.record import peak_rss_mb
 
     options = {"compilation_cache_dir": args.compilation_cache_dir} if args.compilation_cache_dir else {}
+    options.update(longform=args.longform, threads=args.threads)
     config = make_config(args.backend, args.model, args.device, args.dtype, args.batch_size, **options)
     for framework in _info(config.backend).requires:
-        importlib.import_module(framework)
+        if framework not in _READ_AS_DATA.get(config.backend, ()):
+            importlib.import_module(framework)
     samples = load_audio(args.audio)
     imported = time.perf_counter()
     pipeline = build_pipeline(config)
@@ -45,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     first = time.perf_counter()
     segments = pipeline.transcribe(samples)
     second = time.perf_counter()
+    # This process's own GPU figures: the parent records them, and never reads the GPU for a cold row.
+    device_memory = {}
+    if config.device == "gpu":
+        peak, scope = peak_device_memory(config.backend)
+        device_memory = {"peak_device_mb": peak, "peak_device_scope": scope, "jax_gpu_memory": jax_gpu_memory}
     json.dump({
         "import_s": imported - started,
         "load_s": loaded - imported - compile_s,
@@ -57,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_length_hits": pipeline.last_run.max_length_hits,
         "audio_s": pipeline.last_run.audio_s,
         "peak_rss_mb": peak_rss_mb(),
+        **device_memory,
         **pipeline.describe(),
     }, sys.stdout)
     print()

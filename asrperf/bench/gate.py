@@ -26,6 +26,11 @@ def _git(*args: str, cwd: Path) -> str:
 
 def _pytest(cwd: Path, storage: Path, target: str, extra: list[str], compare: list[str]) -> int:
     env = {**os.environ, "PYTHONPATH": str(cwd) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    # The base revision runs in a temporary worktree with no ../shared beside it: both sides must
+    # transcribe the same speech, so the corpus is pinned to what this checkout would use.
+    from .audio_cases import NO_CORPUS, default_corpus_dir
+
+    env.setdefault("ASRPERF_CORPUS", str(default_corpus_dir() or NO_CORPUS))
     command = [sys.executable, "-m", "pytest", target, "-p", "no:cacheprovider", "-q",
                f"--benchmark-storage=file://{storage}", *compare, *extra]
     print("+", " ".join(command), f"(in {cwd})", flush=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import resource
 
+from ..backends.devices import peak_device_memory
+from ..decoding_record import DecodingRecord
+from ..hardware import jax_gpu_memory_policy
 from ..metrics import wer
 from ..weights.sources import weights_fingerprint
 
@@ -25,21 +28,8 @@ def peak_rss_mb() -> float:
 
 
 def peak_device_memory_mb(backend: str) -> float | None:
-    """Peak GPU memory of the framework behind ``backend``, where it can say; None on CPU."""
-    try:
-        if backend == "jax":
-            import jax
-
-            gpus = [d for d in jax.devices() if d.platform == "gpu"]
-            stats = gpus[0].memory_stats() if gpus else None
-            return stats["peak_bytes_in_use"] / 2**20 if stats else None
-        if backend in ("openai-whisper", "transformers"):
-            import torch
-
-            return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    except (ImportError, RuntimeError, KeyError):
-        return None
-    return None  # CTranslate2 does not report its allocator's peak
+    """Peak GPU memory of the framework behind ``backend`` in this process, where it can say; None on CPU."""
+    return peak_device_memory(backend)[0]
 
 
 def row(description: dict, *, phase: str, audio_s: float, seconds: float, reference: str, hypothesis: str,
@@ -52,14 +42,27 @@ def row(description: dict, *, phase: str, audio_s: float, seconds: float, refere
         audio_s=round(audio_s, 3),
         rtfx=round(audio_s / seconds, 3) if seconds else None,
         wer=round(wer(reference, hypothesis), 4),
-        tokens=int(tokens),
+        tokens=int(tokens),  # sampled text and timestamp tokens, no prompt, no end-of-text (asrperf.tokens)
         max_length_hits=int(max_length_hits),
         peak_rss_mb=round(peak_rss, 1),
         weights_sha256=weights_fingerprint(model),
     )
     if info["device"] == "gpu":
-        info["peak_device_mb"] = peak_device_memory_mb(info["backend"])
-    for key in ("effective_batch", "jax_devices", "compile_s", "compilation_cache", "longform"):
+        # A cold row's description comes from its child process with the child's own figures:
+        # reading them here would measure the parent, and start a GPU backend in it.
+        if "peak_device_mb" in description:
+            peak = description["peak_device_mb"], description.get("peak_device_scope")
+        else:
+            peak = peak_device_memory(info["backend"])
+        info["peak_device_mb"], info["peak_device_scope"] = peak
+        info["jax_gpu_memory"] = description.get("jax_gpu_memory") or jax_gpu_memory_policy()
+    for key in ("effective_batch", "jax_devices", "compile_s", "compilation_cache", "longform", "longform_detail",
+                "threads_source", "matmul_precision",
+                # whisper-jax's worker: its environment's versions, what it passed, its own call timing
+                "side_env_versions", "generate_args", "worker_call"):
         if key in description:
             info[key] = description[key]
+    if description.get("decoding_args"):
+        # What the backend passed its library, with the suppress list as its size and digest.
+        info["decoding_args"] = DecodingRecord.from_dict(description["decoding_args"]).summary()
     return info

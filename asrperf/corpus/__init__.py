@@ -117,6 +117,35 @@ def compose(target_s: float, seed: int = 0, min_gap_s: float = 0.3, max_gap_s: f
     return ComposedAudio(samples=out, reference=" ".join(texts), pieces=tuple(pieces))
 
 
+def concatenate(items, gap_s: float = 0.5) -> ComposedAudio:
+    """The given utterances end to end, in the order given, ``gap_s`` of silence between them.
+
+    Unlike ``compose`` nothing is shuffled, repeated or left out: a real corpus's chapter,
+    read in order, becomes one coherent long recording. ``items`` need ``id``, ``text``
+    and ``samples()``, as this corpus's and ``external.read_corpus``'s utterances have.
+    """
+    items = list(items)
+    if not items:
+        raise ConfigurationError("nothing to concatenate: pass at least one utterance")
+    if not (np.isfinite(gap_s) and gap_s >= 0):
+        raise ConfigurationError(f"the pause between utterances must be >= 0 s, got {gap_s!r}")
+    gap = np.zeros(int(round(gap_s * SAMPLE_RATE)), np.float32)
+    parts: list[np.ndarray] = []
+    pieces: list[tuple[str, float, float]] = []
+    position = 0
+    for index, utterance in enumerate(items):
+        if index:
+            parts.append(gap)
+            position += len(gap)
+        samples = utterance.samples()
+        parts.append(samples)
+        pieces.append((utterance.id, position / SAMPLE_RATE, (position + len(samples)) / SAMPLE_RATE))
+        position += len(samples)
+    out = np.concatenate(parts).astype(np.float32, copy=False)
+    out.setflags(write=False)
+    return ComposedAudio(samples=out, reference=" ".join(u.text for u in items), pieces=tuple(pieces))
+
+
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 

@@ -15,10 +15,13 @@ is the one explicit network path, used by ``asrperf models --download``.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -105,8 +108,54 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# A file whose modification time is this recent may still be written to within the same
+# timestamp tick (Linux stamps files from a clock that advances every few milliseconds;
+# some file systems keep whole seconds), so its hash is used but not remembered.
+_SETTLE_NS = 2_000_000_000
+
+
+def _file_state(path: Path) -> dict:
+    """What changes when a file is rewritten, truncated, replaced or touched: its size,
+    modification and status-change times, and inode (a replacement is a new inode)."""
+    stat = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
+def _remembered(kind: str, files: tuple[Path, ...], compute: Callable[[], str]) -> str:
+    """``compute()`` for ``files`` as they are now, computed once per version of the files.
+
+    The value is kept in ``cache_dir()/verified``, keyed by every file's ``_file_state``;
+    any change to a file makes the record stale and the value is computed again. Callers
+    still compare the value with what they expect, so a corrupted file is caught as before
+    (a change that keeps size, times and inode, such as bit rot on disk, is not).
+    """
+    states = [_file_state(path) for path in files]
+    key = hashlib.sha256("|".join([kind, *(state["path"] for state in states)]).encode()).hexdigest()[:32]
+    record_path = cache_dir() / "verified" / f"{kind}-{key}.json"
+    try:
+        record = json.loads(record_path.read_text())
+        if record["files"] == states:
+            return record["value"]
+    except (OSError, ValueError, KeyError, TypeError):  # no record yet, or an unreadable one
+        pass
+    value = compute()
+    settled = time.time_ns() - max(state["mtime_ns"] for state in states) > _SETTLE_NS
+    if settled and [_file_state(path) for path in files] == states:  # unchanged while computing
+        try:
+            _write_atomically(record_path, lambda tmp: tmp.write_text(json.dumps({"files": states, "value": value})))
+        except OSError:  # a read-only cache only costs the re-hash next time
+            pass
+    return value
+
+
+def verified_sha256(path: Path) -> str:
+    """``sha256_file(path)``, hashed again only when the file has changed (see ``_remembered``)."""
+    return _remembered("sha256", (Path(path),), lambda: sha256_file(path))
+
+
 def cache_dir() -> Path:
-    """asrperf's own cache (converted checkpoints): ``$ASRPERF_CACHE_DIR`` or ``~/.cache/asrperf``."""
+    """asrperf's own cache (converted checkpoints, verified hashes): ``$ASRPERF_CACHE_DIR`` or ``~/.cache/asrperf``."""
     root = os.environ.get("ASRPERF_CACHE_DIR")
     if root:
         return Path(root)
@@ -118,10 +167,21 @@ def whisper_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
 
 
+@lru_cache(maxsize=None)
 def _official_urls() -> dict[str, str]:
-    if importlib.util.find_spec("whisper") is None:
+    """openai-whisper's own name → URL table (``whisper._MODELS``), read from its source.
+
+    Importing ``whisper`` would import torch, seconds of every cold start of a backend
+    that never uses torch; the table is a plain literal, so it is parsed instead.
+    """
+    spec = importlib.util.find_spec("whisper")
+    if spec is None or spec.origin is None:
         return {}
-    from whisper import _MODELS  # openai-whisper's own name → URL table
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_MODELS" for t in node.targets):
+            return dict(ast.literal_eval(node.value))
+    from whisper import _MODELS  # a release that builds the table some other way: import it after all
 
     return dict(_MODELS)
 
@@ -161,7 +221,7 @@ def _try_whisper_cache(name: str, tried: list[str]) -> ResolvedModel | None:
     if not path.is_file():
         tried.append(f"openai-whisper cache: {path} does not exist")
         return None
-    actual = sha256_file(path)
+    actual = verified_sha256(path)
     if actual != expected:
         raise WeightsIntegrityError(
             f"{path} fails its sha256 check (expected {expected}, found {actual}): delete it and run "
@@ -211,12 +271,15 @@ def resolve_model(name: str) -> ResolvedModel:
 
 
 def verify_pinned(resolved: ResolvedModel) -> None:
-    """Check every packaged file against its pinned sha256 before any of it is used."""
+    """Check every packaged file against its pinned sha256 before any of it is used.
+
+    Files are hashed once per version (``verified_sha256``), not on every load.
+    """
     if resolved.kind != "ctranslate2" or not resolved.pinned_sha256:
         return
     files = (*resolved.paths, resolved.ct2_config, resolved.tokenizer_json)
     for path, expected in zip(files, resolved.pinned_sha256):
-        actual = sha256_file(path)
+        actual = verified_sha256(path)
         if actual != expected:
             raise WeightsIntegrityError(
                 f"{path} fails its pinned sha256 (expected {expected}, found {actual}): the package is "
@@ -270,10 +333,10 @@ def checkpoint_file(resolved: ResolvedModel) -> Path:
     key = hashlib.sha256("|".join(resolved.pinned_sha256 or map(str, resolved.paths)).encode()).hexdigest()[:16]
     target = cache_dir() / "checkpoints" / f"{resolved.name}-{key}.pt"
     sidecar = target.with_suffix(".pt.sha256")
-    if target.exists() and sidecar.exists() and sha256_file(target) == sidecar.read_text().strip():
+    if target.exists() and sidecar.exists() and verified_sha256(target) == sidecar.read_text().strip():
         return target
     _write_atomically(target, lambda tmp: _save_torch_checkpoint(load_checkpoint(resolved), tmp))
-    _write_atomically(sidecar, lambda tmp: tmp.write_text(sha256_file(target)))
+    _write_atomically(sidecar, lambda tmp: tmp.write_text(verified_sha256(target)))
     return target
 
 
@@ -304,10 +367,21 @@ def _save_torch_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
         )
 
 
+def checkpoint_fingerprint(resolved: ResolvedModel, checkpoint: Checkpoint | None = None) -> str:
+    """``load_checkpoint(resolved).fingerprint()``, computed once per version of the weights.
+
+    Remembered against the source's files and the code that reads and converts them, so an
+    edit to either computes it again. ``checkpoint``, when given, is that loaded checkpoint.
+    """
+    code = (Path(__file__), Path(inspect.getfile(convert)), Path(inspect.getfile(read_ct2_model)))
+    files = (*resolved.paths, *(p for p in (resolved.ct2_config,) if p is not None), *code)
+    return _remembered("fingerprint", files, lambda: (checkpoint or load_checkpoint(resolved)).fingerprint())
+
+
 @lru_cache(maxsize=None)
 def weights_fingerprint(name: str) -> str:
     """sha256 of the converted weights for ``name``: equal across backends means equal weights."""
-    return load_checkpoint(resolve_model(name)).fingerprint()
+    return checkpoint_fingerprint(resolve_model(name))
 
 
 def download_official(name: str) -> Path:

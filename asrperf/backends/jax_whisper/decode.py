@@ -15,12 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...tokens import split_segments as tokens_split_segments
 from . import model
 
 
 @dataclass(frozen=True)
 class TokenSpec:
-    """Token ids and rules, taken from openai-whisper's tokenizer for the model."""
+    """Token ids and rules, as openai-whisper's tokenizer gives them for the model (see ``tokens``)."""
 
     prompt: tuple[int, ...]
     eot: int
@@ -151,26 +152,5 @@ def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
 
 
 def split_segments(tokens: np.ndarray, spec: TokenSpec, decode_text) -> list[tuple[float | None, float | None, str]]:
-    """One window's sampled tokens (no prompt, no eot) → (start, end, text) in window seconds.
-
-    A timestamp after text closes a segment; a timestamp after a timestamp (or at the
-    start) opens one. Text with no closing timestamp, as at the end of a window cut
-    mid-sentence, becomes a segment whose end is ``None``.
-    """
-    segments: list[tuple[float | None, float | None, str]] = []
-    start: float | None = None
-    text: list[int] = []
-    previous_end: float | None = None
-    for token in tokens.tolist():
-        if token >= spec.timestamp_begin:
-            time = (token - spec.timestamp_begin) * 0.02
-            if text:
-                segments.append((start if start is not None else previous_end, time, decode_text(text)))
-                text, start, previous_end = [], None, time
-            else:
-                start = time
-        elif token < spec.eot:
-            text.append(token)
-    if text:
-        segments.append((start if start is not None else previous_end, None, decode_text(text)))
-    return [(s, e, t) for s, e, t in segments if t.strip()]
+    """One window's sampled tokens (no prompt, no eot) → (start, end, text): ``asrperf.tokens.split_segments``."""
+    return tokens_split_segments(tokens, spec.timestamp_begin, spec.eot, decode_text)

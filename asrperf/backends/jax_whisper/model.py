@@ -1,4 +1,4 @@
-"""Whisper's network as pure functions of a parameter pytree.
+"""Whisper's network as pure functions of its parameters (``params.WhisperParams``).
 
 Layers are a Python list (unrolled when traced) rather than a stacked ``scan``, so
 the decoder can update its key/value cache in place inside the generation loop.
@@ -8,13 +8,14 @@ openai-whisper does, so bfloat16/float16 change the matmuls and nothing else.
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .assets import whisper_asset
+from .params import Layout, Linear, WhisperParams
 
 SAMPLE_RATE = 16_000
 N_FFT = 400
@@ -23,121 +24,12 @@ CHUNK_SAMPLES = 30 * SAMPLE_RATE
 N_FRAMES = CHUNK_SAMPLES // HOP_LENGTH  # 3000 mel frames per 30 s window
 
 
-# ---------------------------------------------------------------- parameters
-
-def _array(value, dtype):
-    # Cast on the host: jnp.asarray(x, dtype) would compile a tiny conversion per tensor.
-    return jnp.asarray(np.asarray(value, dtype=np.dtype(dtype)))
-
-
-def _layer(weight_in_out, bias, dtype, rows_out: bool):
-    """A linear layer as ``{"w": [in, out]}`` (encoder: plain x @ w GEMMs) or
-    ``{"wt": [out, in]}`` (decoder: each output's weights contiguous, see ``linear``)."""
-    layer = {"wt": _array(weight_in_out.T, dtype)} if rows_out else {"w": _array(weight_in_out, dtype)}
-    if bias is not None:
-        layer["b"] = _array(bias, dtype)
-    return layer
-
-
-def _linear(state, name, dtype, rows_out):
-    return _layer(np.asarray(state[f"{name}.weight"], np.float32).T, state[f"{name}.bias"], dtype, rows_out)
-
-
-def _norm(state, name):
-    return {"g": _array(state[f"{name}.weight"], jnp.float32), "b": _array(state[f"{name}.bias"], jnp.float32)}
-
-
-def _fused_numpy(state, prefix, parts, scale_first=1.0):
-    """Several projections of the same input as one [in, sum(out)] matrix: one GEMM instead of several.
-
-    openai-whisper's key projections have no bias; their slice of the fused bias is zero.
-    ``scale_first`` folds attention's d_head**-0.5 into the query (exact: it is 1/8 for
-    every Whisper size, a power of two).
-    """
-    weights, biases = [], []
-    for i, part in enumerate(parts):
-        scale = np.float32(scale_first if i == 0 else 1.0)
-        weight = np.asarray(state[f"{prefix}.{part}.weight"], np.float32)
-        bias = state.get(f"{prefix}.{part}.bias")
-        weights.append(weight.T * scale)
-        biases.append((np.zeros(weight.shape[0], np.float32) if bias is None else np.asarray(bias, np.float32)) * scale)
-    return np.concatenate(weights, axis=1), np.concatenate(biases)
-
-
-def _fused_projection(state, prefix, parts, dtype, rows_out, scale_first=1.0):
-    weight, bias = _fused_numpy(state, prefix, parts, scale_first)
-    return _layer(weight, bias, dtype, rows_out)
-
-
-def _block_params(state, prefix, decoder, dtype, d_head, rows_out=False):
-    scale = d_head ** -0.5
-    block = {
-        "qkv": _fused_projection(state, f"{prefix}.attn", ("query", "key", "value"), dtype, rows_out, scale),
-        "attn_out": _linear(state, f"{prefix}.attn.out", dtype, rows_out),
-        "attn_ln": _norm(state, f"{prefix}.attn_ln"),
-        "mlp1": _linear(state, f"{prefix}.mlp.0", dtype, rows_out),
-        "mlp2": _linear(state, f"{prefix}.mlp.2", dtype, rows_out),
-        "mlp_ln": _norm(state, f"{prefix}.mlp_ln"),
-    }
-    if decoder:
-        block["cross_q"] = _fused_projection(state, f"{prefix}.cross_attn", ("query",), dtype, rows_out, scale)
-        block["cross_out"] = _linear(state, f"{prefix}.cross_attn.out", dtype, rows_out)
-        block["cross_ln"] = _norm(state, f"{prefix}.cross_attn_ln")
-    return block
-
-
-def _cross_kv_params(state, n_layers, dtype):
-    """Every decoder layer's cross-attention key and value projections side by side: the
-    audio features are projected for all layers in one GEMM, once per window."""
-    parts = [_fused_numpy(state, f"decoder.blocks.{i}.cross_attn", ("key", "value")) for i in range(n_layers)]
-    return _layer(np.concatenate([w for w, _ in parts], axis=1), np.concatenate([b for _, b in parts]), dtype,
-                  rows_out=False)
-
-
-def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=jnp.float32,
-                      decoder_rows_out: bool = True) -> dict:
-    """openai-whisper state dict (numpy) → the pytree the functions below take.
-
-    ``decoder_rows_out`` stores the decoder's weights [out, in], which switches its
-    few-row products (decode steps, logits) to CPU multiply-and-reduce loops (see
-    ``linear``). GPUs, and one row per device, want plain GEMMs on [in, out] weights
-    (2-core EPYC, batch 1: 5 minutes of audio in 19 s against 28 s).
-    """
-    d_audio_head = dims["n_audio_state"] // dims["n_audio_head"]
-    d_text_head = dims["n_text_state"] // dims["n_text_head"]
-    return {
-        "encoder": {
-            "conv1": {"w": _array(state["encoder.conv1.weight"], dtype), "b": _array(state["encoder.conv1.bias"], dtype)},
-            "conv2": {"w": _array(state["encoder.conv2.weight"], dtype), "b": _array(state["encoder.conv2.bias"], dtype)},
-            "pos": _array(state["encoder.positional_embedding"], jnp.float32),
-            "blocks": [_block_params(state, f"encoder.blocks.{i}", False, dtype, d_audio_head)
-                       for i in range(dims["n_audio_layer"])],
-            "ln_post": _norm(state, "encoder.ln_post"),
-        },
-        "decoder": {
-            "tok": _array(state["decoder.token_embedding.weight"], dtype),
-            "pos": _array(state["decoder.positional_embedding"], jnp.float32),
-            "blocks": [_block_params(state, f"decoder.blocks.{i}", True, dtype, d_text_head, decoder_rows_out)
-                       for i in range(dims["n_text_layer"])],
-            "cross_kv": _cross_kv_params(state, dims["n_text_layer"], dtype),
-            "ln": _norm(state, "decoder.ln"),
-        },
-    }
-
-
 # ---------------------------------------------------------------- log-mel front end
 
 @lru_cache(maxsize=None)
 def mel_filters(n_mels: int) -> np.ndarray:
     """openai-whisper's mel filterbank (its ``assets/mel_filters.npz``), read without importing torch."""
-    spec = importlib.util.find_spec("whisper")
-    if spec is None or not spec.submodule_search_locations:
-        from ...errors import BackendUnavailableError
-
-        raise BackendUnavailableError("the jax backend uses openai-whisper's mel filters and tokenizer: "
-                                      "pip install openai-whisper")
-    path = Path(list(spec.submodule_search_locations)[0]) / "assets" / "mel_filters.npz"
-    with np.load(path) as data:
+    with np.load(whisper_asset("mel_filters.npz")) as data:
         return data[f"mel_{n_mels}"].astype(np.float32)
 
 
@@ -183,17 +75,12 @@ def _multiply_reduce(rows, weight_rows):
 _FEW_ROWS = 32
 
 
-def _use_multiply_reduce(rows, rows_out: bool) -> bool:
-    return rows_out and 2 <= rows.shape[0] <= _FEW_ROWS
+def _few_rows(rows) -> bool:
+    return 2 <= rows.shape[0] <= _FEW_ROWS
 
 
-def _decoder_rows_out(dec) -> bool:
-    """Whether ``params_from_state`` laid the decoder out for multiply-and-reduce products."""
-    return "wt" in dec["blocks"][0]["mlp1"]
-
-
-def linear(x, p):
-    """x [..., in] → [..., out] for a layer from ``_layer``; always a 2-D product.
+def linear(x, p: Linear):
+    """x [..., in] → [..., out]; always a 2-D product, shaped by the layer's ``layout``.
 
     XLA on CPU runs [B, T, D] @ [D, E] as a batched dot, measured 30-40 % slower than
     the same product on the flattened [B*T, D] rows. For the decoder's few rows per
@@ -202,14 +89,14 @@ def linear(x, p):
     each weight once, contiguously, for all rows (4 decoder MLPs: 3.8 → 1.9 ms a step).
     """
     rows = x.reshape(-1, x.shape[-1])
-    if "w" in p:
-        y = rows @ p["w"]
-    elif _use_multiply_reduce(rows, rows_out=True):
-        y = _multiply_reduce(rows, p["wt"]).astype(x.dtype)
+    if p.layout is Layout.IN_OUT:
+        y = rows @ p.weight
+    elif _few_rows(rows):
+        y = _multiply_reduce(rows, p.weight).astype(x.dtype)
     else:
-        y = rows @ p["wt"].T
-    if "b" in p:
-        y = y + p["b"]
+        y = rows @ p.weight.T
+    if p.bias is not None:
+        y = y + p.bias
     return y.reshape(*x.shape[:-1], y.shape[-1])
 
 
@@ -300,9 +187,9 @@ def _conv1d(x, p, stride):
 
 # ---------------------------------------------------------------- encoder
 
-def encode(params, mel, n_head: int, dtype=jnp.float32):
+def encode(params: WhisperParams, mel, n_head: int, dtype=jnp.float32):
     """[B, n_mels, 3000] log-mel → [B, 1500, d] audio features."""
-    enc = params["encoder"]
+    enc = params.encoder
     x = jax.nn.gelu(_conv1d(mel.astype(dtype), enc["conv1"], 1), approximate=False)
     x = jax.nn.gelu(_conv1d(x, enc["conv2"], 2), approximate=False)
     x = (x.transpose(0, 2, 1) + enc["pos"]).astype(dtype)
@@ -315,9 +202,9 @@ def encode(params, mel, n_head: int, dtype=jnp.float32):
 
 # ---------------------------------------------------------------- decoder
 
-def cross_kv(params, audio_features, n_head: int):
+def cross_kv(params: WhisperParams, audio_features, n_head: int):
     """Per-layer cross-attention (transposed keys, values): one GEMM for all layers, once per window."""
-    dec = params["decoder"]
+    dec = params.decoder
     n_layers = len(dec["blocks"])
     kv = linear(audio_features, dec["cross_kv"])  # [B, T, layers * 2 * D]
     kv = heads(kv, 2 * n_layers * n_head)  # [B, layers*2*H, T, Dh]
@@ -326,16 +213,16 @@ def cross_kv(params, audio_features, n_head: int):
     return [(jnp.swapaxes(kv[:, i, 0], -1, -2), kv[:, i, 1]) for i in range(n_layers)]
 
 
-def empty_self_cache(params, batch: int, length: int, n_head: int):
+def empty_self_cache(params: WhisperParams, batch: int, length: int, n_head: int):
     """Self-attention cache per decoder layer: (keys [B, H, Dh, length], values [B, H, length, Dh])."""
-    dec = params["decoder"]
+    dec = params.decoder
     d_head = dec["tok"].shape[1] // n_head
     dtype = dec["tok"].dtype
     return [(jnp.zeros((batch, n_head, d_head, length), dtype), jnp.zeros((batch, n_head, length, d_head), dtype))
             for _ in dec["blocks"]]
 
 
-def logits_from_hidden(params, x):
+def logits_from_hidden(params: WhisperParams, x):
     """[B, D] hidden states → [B, V] float32 logits against the (tied) token embedding.
 
     On CPU the product is written as a fused multiply-and-reduce with the vocabulary
@@ -345,9 +232,9 @@ def logits_from_hidden(params, x):
     poor fit for its GEMM kernels). It follows the decoder's layout: where that is
     laid out for GEMMs (GPUs, one row per device), so are the logits.
     """
-    dec = params["decoder"]
+    dec = params.decoder
     x = layer_norm(x, dec["ln"]).astype(jnp.float32)
-    if not _use_multiply_reduce(x, _decoder_rows_out(dec)):
+    if params.decoder_layout is Layout.IN_OUT or not _few_rows(x):
         return (x.astype(dec["tok"].dtype) @ dec["tok"].T).astype(jnp.float32)
     return _multiply_reduce(x, dec["tok"])
 
@@ -358,9 +245,9 @@ def _cross_attention(x, block, cross_layer, n_head):
     return x + linear(merge_heads(attention(q, k_t, v)), block["cross_out"])
 
 
-def decode_full(params, tokens, audio_features, n_head: int):
+def decode_full(params: WhisperParams, tokens, audio_features, n_head: int):
     """Logits for every position of ``tokens`` [B, T] at once (used to check parity)."""
-    dec = params["decoder"]
+    dec = params.decoder
     dtype = dec["tok"].dtype
     length = tokens.shape[1]
     x = (dec["tok"][tokens].astype(jnp.float32) + dec["pos"][:length]).astype(dtype)
@@ -374,13 +261,13 @@ def decode_full(params, tokens, audio_features, n_head: int):
     return logits_from_hidden(params, x.reshape(b * t, d)).reshape(b, t, -1)
 
 
-def decode_step(params, token, position, self_cache, cross, n_head: int):
+def decode_step(params: WhisperParams, token, position, self_cache, cross, n_head: int):
     """One token per sequence at ``position``; returns logits [B, V] and the updated cache.
 
     ``self_cache`` (see ``empty_self_cache``) is written in place at ``position``;
     attention masks out the positions not yet written.
     """
-    dec = params["decoder"]
+    dec = params.decoder
     dtype = dec["tok"].dtype
     x = (dec["tok"][token].astype(jnp.float32) + dec["pos"][position])[:, None, :].astype(dtype)
     t_max = self_cache[0][1].shape[2]

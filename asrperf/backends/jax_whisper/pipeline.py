@@ -6,6 +6,11 @@ as the article did, silently does nothing). With several devices of the platform
 the batch axis is sharded over a one-axis mesh and parameters are replicated.
 The step function is compiled ahead of time for the fixed batch shape, so compile
 time is measured on its own and no call ever recompiles.
+
+Long-form: ``chunked`` (native) is whisper-jax's recipe (30 s chunks every 20 s,
+batched, seams merged); ``sequential`` is openai-whisper's seek loop
+(``asrperf.sequential``) around the same decoder, one window at a time, on
+openai-whisper's whole-audio log-mel (``whole_mel``).
 """
 
 from __future__ import annotations
@@ -13,16 +18,21 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from ...config import PipelineConfig
-from ...errors import DeviceUnavailableError
-from ...longform import SAMPLE_RATE, merge_chunks, plan_chunks
+from ...decoding_record import DecodingRecord, language_and_task
+from ...errors import ConfigurationError, DeviceUnavailableError
+from ...hardware import cpu_threads
+from ...longform import chunk_segments, merge_chunks, plan_chunks
 from ...segments import Segment, make_segment
-from ...weights.sources import load_checkpoint, resolve_model
+from ...sequential import N_FRAMES, seek_loop
+from ...tokens import split_segments
+from ...weights.sources import checkpoint_fingerprint, load_checkpoint, resolve_model
 from ..base import Pipeline
-from ..devices import check_dtype
+from ..devices import check_dtype, jax_full_float32
 
 _DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
 _CPU_ENCODER_WINDOWS_PER_DEVICE = 1
@@ -50,7 +60,7 @@ def jax_devices(device: str):
         raise DeviceUnavailableError(
             f"device={device!r} was requested but JAX has no {platform} backend here "
             f"(available: {', '.join(sorted({d.platform for d in jax.devices()}))}); use device='cpu', "
-            "or install jax with CUDA support (pip install 'asrperf[jax-cuda]') on a GPU machine"
+            "or install jax with CUDA support (make setup GPU=1) on a GPU machine"
         ) from None
 
 
@@ -61,13 +71,28 @@ class JaxWhisperPipeline(Pipeline):
         import jax
         import jax.numpy as jnp
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
-        from whisper.tokenizer import get_tokenizer
 
-        from . import decode, model
+        from . import decode, model, whole_mel
+        from .executables import ExecutableStore
+        from .params import decoder_layout_for, params_from_state
+        from .tokenizer import tokenizer_for_model
 
         dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
         super().__init__(config, check_dtype(self.backend_name, dtype, _DTYPES, config.device))
         self.devices = jax_devices(config.device)
+        self.matmul_precision = jax_full_float32(config.device, self.dtype)  # before anything is traced
+        self.longform = config.longform or "chunked"
+        if self.longform == "sequential" and config.batch_size not in (None, 1):
+            raise ConfigurationError("the jax backend's sequential long-form decodes one window at a time; use "
+                                     "batch_size=None, or longform='chunked' to batch windows")
+        # XLA's CPU thread pool sizes itself from the process's CPU affinity when JAX starts;
+        # it takes no thread count, so a different one cannot be honoured here.
+        self.threads = cpu_threads()
+        if config.threads and config.threads != self.threads:
+            raise ConfigurationError(
+                f"threads={config.threads} was requested, but XLA's CPU threads follow the process's CPU "
+                f"affinity, which allows {self.threads}: narrow the affinity before JAX starts "
+                "(--asrperf-threads, taskset, or os.sched_setaffinity), or leave threads unset")
         requested = config.batch_size or 1
         # Each device gets the same share of the batch.
         self.batch = math.ceil(requested / len(self.devices)) * len(self.devices)
@@ -79,13 +104,9 @@ class JaxWhisperPipeline(Pipeline):
 
         self.resolved = resolve_model(config.model)
         checkpoint = load_checkpoint(self.resolved)
-        self.weights_sha256 = checkpoint.fingerprint()
+        self.weights_sha256 = checkpoint_fingerprint(self.resolved, checkpoint)
         dims = checkpoint.dims
-        multilingual = not checkpoint.english_only
-        self.tokenizer = get_tokenizer(
-            multilingual, num_languages=dims["n_vocab"] - 51765 - int(multilingual),
-            language=config.decoding.language if multilingual else "en", task=config.decoding.task,
-        )
+        self.tokenizer = tokenizer_for_model(dims["n_vocab"], config.decoding.language, config.decoding.task)
         self.spec = decode.token_spec(self.tokenizer, config.decoding, dims["n_vocab"], dims["n_text_ctx"])
         self._decode = decode
 
@@ -93,15 +114,15 @@ class JaxWhisperPipeline(Pipeline):
         replicated = NamedSharding(mesh, PartitionSpec())
         self._batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
         compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
-        with jax.default_device(self.devices[0]):
-            # Multiply-and-reduce decoder products pay off on CPU with several rows per device.
-            rows_out = config.device == "cpu" and self.batch // len(self.devices) >= 2
-            params = model.params_from_state(checkpoint.state, dims, compute, decoder_rows_out=rows_out)
-        self.params = jax.device_put(params, replicated)
-        filters = jax.device_put(jnp.asarray(model.mel_filters(dims["n_mels"])), replicated)
+        layout = decoder_layout_for(config.device, rows_per_device=self.batch // len(self.devices))
+        self.params = params_from_state(checkpoint.state, dims, compute, decoder_layout=layout, device=replicated)
+        filters = jax.device_put(model.mel_filters(dims["n_mels"]), replicated)
 
         def encode(params, filters, audio):
             return model.encode(params, model.log_mel(audio, filters), dims["n_audio_head"], compute)
+
+        def encode_mel(params, mel):
+            return model.encode(params, mel, dims["n_audio_head"], compute)
 
         def generate(params, features, valid):
             return decode.generate(params, features, valid, self.spec, dims["n_text_head"])
@@ -115,34 +136,58 @@ class JaxWhisperPipeline(Pipeline):
         self.encoder_batch = min(self.batch, per_device * len(self.devices))
         while self.batch % self.encoder_batch:
             self.encoder_batch -= len(self.devices)
+        if self.longform == "sequential":
+            self.encoder_batch = self.batch  # one real window, the rest (one per further device) padding
         width = dims["n_audio_state"]
         audio_shape = jax.ShapeDtypeStruct((self.encoder_batch, model.CHUNK_SAMPLES), jnp.float32,
                                            sharding=self._batch_sharding)
         feature_shape = jax.ShapeDtypeStruct((self.batch, dims["n_audio_ctx"], width), compute,
                                              sharding=self._batch_sharding)
         valid_shape = jax.ShapeDtypeStruct((self.batch,), jnp.bool_, sharding=self._batch_sharding)
+        # Whole executables from an earlier process skip tracing and lowering (see ``executables``).
+        executables = ExecutableStore(
+            Path(config.compilation_cache_dir) / "asrperf-executables" if config.compilation_cache_dir else None,
+            self.devices, program={"config": config.as_record(), "dims": dims, "spec": repr(self.spec),
+                                   "compute": dtype, "decoder_layout": layout.value, "batch": self.batch,
+                                   "encoder_batch": self.encoder_batch, "longform": self.longform})
         counter = _CacheEventCounter()
         jax.monitoring.register_event_listener(counter)
         try:
             started = time.perf_counter()
-            encode_compiled = jax.jit(
-                encode, in_shardings=(replicated, replicated, self._batch_sharding),
-                out_shardings=self._batch_sharding).lower(self.params, filters, audio_shape).compile()
-            generate_compiled = jax.jit(
+            if self.longform == "sequential":
+                # The encoder takes slices of the whole-audio log-mel, which is computed in fixed blocks.
+                mel_shape = jax.ShapeDtypeStruct((self.batch, dims["n_mels"], model.N_FRAMES), jnp.float32,
+                                                 sharding=self._batch_sharding)
+                encode_compiled = executables.compile("encode_mel", jax.jit(
+                    encode_mel, in_shardings=(replicated, self._batch_sharding),
+                    out_shardings=self._batch_sharding), self.params, mel_shape)
+                block_shape = jax.ShapeDtypeStruct((1, whole_mel.BLOCK_SAMPLES), jnp.float32, sharding=replicated)
+                raw_mel_compiled = executables.compile("raw_log_mel", jax.jit(
+                    whole_mel.raw_log_mel, in_shardings=(replicated, replicated),
+                    out_shardings=replicated), block_shape, filters)
+                self._raw_mel = lambda block: raw_mel_compiled(block, filters)
+            else:
+                encode_compiled = executables.compile("encode", jax.jit(
+                    encode, in_shardings=(replicated, replicated, self._batch_sharding),
+                    out_shardings=self._batch_sharding), self.params, filters, audio_shape)
+            generate_compiled = executables.compile("generate", jax.jit(
                 generate, in_shardings=(replicated, self._batch_sharding, self._batch_sharding),
-                out_shardings=self._batch_sharding).lower(self.params, feature_shape, valid_shape).compile()
+                out_shardings=self._batch_sharding), self.params, feature_shape, valid_shape)
             self.compile_s = time.perf_counter() - started
         finally:
             jax.monitoring.unregister_event_listener(counter)
+        self.executables_loaded = executables.loaded  # of the compiled programs, how many came whole from disk
         self.compilation_cache = (
             "off" if not config.compilation_cache_dir
-            else "hit" if counter.counts["hits"] and not counter.counts["misses"] else "miss"
+            else "hit" if not executables.compiled or (counter.counts["hits"] and not counter.counts["misses"])
+            else "miss"
         )
-        self._encode = partial(encode_compiled, self.params, filters)
+        self._encode = partial(encode_compiled, self.params, *(() if self.longform == "sequential" else (filters,)))
         self._generate = partial(generate_compiled, self.params)
         # Stands in for the encoder output of micro-batches that are all padding.
+        # Made on the host: jnp.zeros would dispatch (and, in a fresh process, compile) a broadcast.
         self._padding_features = jax.device_put(
-            jnp.zeros((self.encoder_batch, dims["n_audio_ctx"], width), compute), self._batch_sharding)
+            np.zeros((self.encoder_batch, dims["n_audio_ctx"], width), np.dtype(compute)), self._batch_sharding)
         self._jax = jax
         self.output_devices: set = set()
 
@@ -160,6 +205,44 @@ class JaxWhisperPipeline(Pipeline):
         return self._generate(features, valid)
 
     def _transcribe(self, samples: np.ndarray) -> list[Segment]:
+        segments = self._sequential(samples) if self.longform == "sequential" else self._chunked(samples)
+        self.last_run.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
+        return segments
+
+    def _sequential(self, samples: np.ndarray) -> list[Segment]:
+        """openai-whisper's seek loop, each window through the compiled encoder and decoder."""
+        from . import whole_mel
+
+        jax = self._jax
+        blocks, content_frames = whole_mel.blocks(samples)
+        raw = [np.asarray(self._raw_mel(blocks[b : b + 1]))[0] for b in range(len(blocks))]
+        mel = whole_mel.normalise(raw, content_frames)
+        prompt = len(self.spec.prompt)
+        window = np.zeros((self.batch, mel.shape[0], N_FRAMES), np.float32)
+        valid = jax.device_put(np.arange(self.batch) < 1, self._batch_sharding)
+
+        def decode_window(seek: int, frames: int) -> np.ndarray:
+            # openai-whisper pads a short last window's log-mel with zeros, not with silence's log-mel.
+            window[0] = 0.0
+            window[0, :, :frames] = mel[:, seek : seek + frames]
+            features = self._encode(jax.device_put(window, self._batch_sharding))
+            tokens, n_tokens, hit_max = jax.block_until_ready(self._generate(features, valid))
+            self.output_devices = {d for d in tokens.devices()}
+            n = int(np.asarray(n_tokens)[0])
+            self.last_run.tokens += n
+            self.last_run.max_length_hits += int(np.asarray(hit_max)[0])
+            return np.asarray(tokens)[0, prompt : prompt + n]
+
+        pieces, self.last_run.windows = seek_loop(content_frames, decode_window, self.spec.timestamp_begin)
+        segments = []
+        for piece in pieces:
+            text = self.tokenizer.decode([t for t in piece.tokens if t < self.spec.eot])
+            # openai-whisper blanks segments of zero length or without text.
+            if piece.start != piece.end and text.strip():
+                segments.append(make_segment(piece.start, piece.end, text, fallback_end=self.last_run.audio_s))
+        return [s for s in segments if s.text]
+
+    def _chunked(self, samples: np.ndarray) -> list[Segment]:
         from . import model
 
         chunks = plan_chunks(len(samples))
@@ -179,23 +262,36 @@ class JaxWhisperPipeline(Pipeline):
                 sampled = tokens[row, prompt : prompt + n_tokens[row]]
                 self.last_run.tokens += int(n_tokens[row])
                 self.last_run.max_length_hits += int(hit_max[row])
-                chunk_end = (chunk.end - chunk.start) / SAMPLE_RATE
-                outputs.append([
-                    make_segment(chunk.offset_s + (start or 0.0),
-                                 chunk.offset_s + min(end if end is not None else chunk_end, chunk_end),
-                                 text, fallback_end=chunk.offset_s + chunk_end)
-                    for start, end, text in self._decode.split_segments(sampled, self.spec, self.tokenizer.decode)
-                ])
+                pieces = split_segments(sampled, self.spec.timestamp_begin, self.spec.eot, self.tokenizer.decode)
+                outputs.append(chunk_segments(chunk, pieces))
         self.last_run.windows = len(chunks)
-        self.last_run.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
         return merge_chunks(chunks, outputs, self.last_run.audio_s)
+
+    def decoding_record(self) -> DecodingRecord:
+        """What the compiled decoder runs: its TokenSpec, and greedy argmax (the only rule ``generate`` has)."""
+        spec = self.spec
+        prompt = [self.tokenizer.decode([t]) for t in spec.prompt]
+        language, task = language_and_task(prompt)
+        return DecodingRecord(
+            beam_size=1, temperature=0.0, max_new_tokens=spec.max_new_tokens, suppress_tokens=spec.suppress,
+            suppress_blank=bool(spec.blank), timestamps=spec.timestamps,
+            max_initial_timestamp_index=spec.max_initial_timestamp_index if spec.timestamps else None,
+            condition_on_previous_text="<|startofprev|>" in prompt, language=language, task=task,
+        )
 
     def describe(self) -> dict:
         info = super().describe()
         info["batch_size"] = self.config.batch_size
         info.update(effective_batch=self.batch, encoder_batch=self.encoder_batch, jax_devices=len(self.devices),
                     compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache,
-                    longform="chunked 30s, stride 5s (whisper-jax)")
+                    executables_loaded=self.executables_loaded,
+                    longform=self.longform,
+                    longform_detail=("openai-whisper's seek loop, one 30 s window at a time, whole-audio log-mel"
+                                     if self.longform == "sequential" else
+                                     f"30 s chunks every 20 s (5 s strides, whisper-jax's), {self.batch} per "
+                                     "decoder batch, seams merged"),
+                    threads=self.threads, threads_source="XLA CPU thread pool: the process's CPU affinity",
+                    decoding_args=self.decoding_record().as_dict())
         return info
 
 

@@ -1,0 +1,108 @@
+"""Where a warm jax chunked run spends its time: ``python -m asrperf.bench.profile_warm``.
+
+Splits one batched long-form transcription into what the README discusses: how many
+30 s windows the chunk plan makes, the encoder's time per window, and the decoder's
+time per batch and per decoding step; then the GEMM rate of one encoder MLP product in
+numpy, XLA and torch on this CPU (the ceiling the encoder runs against). Every timed
+region waits for its result. Prints one JSON object; figures hold for this machine and
+this run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+
+
+def _median_s(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def gemm_gflops(repeats: int) -> dict:
+    """One encoder MLP product (tiny.en: 1500 frames x 384 → 1536) per library, GFLOP/s."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    rows, inner, out = 3000, 384, 1536  # two windows' frames, as a batch of the encoder runs them
+    a = np.random.default_rng(0).standard_normal((rows, inner), np.float32)
+    b = np.random.default_rng(1).standard_normal((inner, out), np.float32)
+    flop = 2 * rows * inner * out
+    results = {"shape": f"[{rows}, {inner}] @ [{inner}, {out}]"}
+    results["numpy_float32"] = flop / _median_s(lambda: a @ b, repeats) / 1e9
+    for dtype in ("float32", "bfloat16"):
+        x, y = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
+        product = jax.jit(lambda p, q: p @ q)
+        product(x, y).block_until_ready()
+        results[f"xla_{dtype}"] = flop / _median_s(lambda: product(x, y).block_until_ready(), repeats) / 1e9
+    try:
+        import torch
+    except ImportError:
+        return results
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    results["torch_float32"] = flop / _median_s(lambda: ta @ tb, repeats) / 1e9
+    return results
+
+
+def profile(model: str, batch_size: int, seconds: float, repeats: int) -> dict:
+    import jax
+    import numpy as np
+
+    from asrperf.backends import load_pipeline
+    from asrperf.corpus import compose
+    from asrperf.longform import plan_chunks
+
+    pipe = load_pipeline("jax", model, batch_size=batch_size)
+    samples = compose(seconds, seed=0).samples
+    chunks = plan_chunks(len(samples))
+    window = 30 * 16000
+    audio = np.zeros((pipe.batch, window), np.float32)
+    for row, chunk in enumerate(chunks[: pipe.batch]):
+        audio[row, : chunk.end - chunk.start] = samples[chunk.start : chunk.end]
+    one = jax.device_put(audio[: pipe.encoder_batch], pipe._batch_sharding)
+    pipe._encode(one).block_until_ready()
+    encoder_s = _median_s(lambda: pipe._encode(one).block_until_ready(), repeats) / pipe.encoder_batch
+    features = jax.block_until_ready(jax.device_put(
+        jax.numpy.concatenate([pipe._encode(jax.device_put(audio[i : i + pipe.encoder_batch], pipe._batch_sharding))
+                               for i in range(0, pipe.batch, pipe.encoder_batch)]), pipe._batch_sharding))
+    valid = jax.device_put(np.arange(pipe.batch) < min(len(chunks), pipe.batch), pipe._batch_sharding)
+    tokens, n_tokens, _ = jax.block_until_ready(pipe._generate(features, valid))
+    steps = len(pipe.spec.prompt) + int(np.asarray(n_tokens).max())  # the loop runs until the longest row ends
+    decode_s = _median_s(lambda: jax.block_until_ready(pipe._generate(features, valid)), repeats)
+    whole_s = _median_s(lambda: pipe.transcribe(samples), max(1, repeats // 2))
+    batches = -(-len(chunks) // pipe.batch)
+    return {
+        "model": model, "batch_size": pipe.batch, "audio_s": seconds, "windows": len(chunks),
+        "encoder_s_per_window": encoder_s, "encoder_s_total_estimate": encoder_s * len(chunks),
+        "decode_s_first_batch": decode_s, "decode_steps_first_batch": steps,
+        "decode_ms_per_step": 1000 * decode_s / steps, "batches": batches, "transcribe_s": whole_s,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=300.0, help="composed audio length")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    from asrperf.hardware import cpu_model
+
+    result = {"cpu": cpu_model(), **profile(args.model, args.batch_size, args.seconds, args.repeats),
+              "gemm_gflops": gemm_gflops(args.repeats)}
+    result["gemm_gflops"] = {k: round(v, 1) if isinstance(v, float) else v for k, v in result["gemm_gflops"].items()}
+    json.dump({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}, sys.stdout, indent=1)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""No fast wrong answer: a benchmark row whose backend is broken fails; it never passes or skips."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.cpu
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_benchmarks(broken: str, *selection: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pytest", "benchmarks", "-p", "tests.broken_backends", "-p", "no:cacheprovider",
+               "--asrperf-backend", "openai-whisper", "--asrperf-rounds", "3", "--asrperf-cold-rounds", "1",
+               "-q", *selection]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "ASRPERF_BROKEN": broken})
+
+
+@pytest.mark.parametrize("broken", ["empty", "garbage"])
+def test_fast_wrong_transcript_fails_its_warm_row(broken):
+    out = run_benchmarks(broken, "-k", "test_warm and utt")
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert "1 failed" in out.stdout and "skipped" not in out.stdout, out.stdout[-3000:]
+    assert "transcribed wrongly: WER" in out.stdout
+
+
+def test_a_bug_fails_the_row_instead_of_skipping():
+    out = run_benchmarks("crash", "-k", "test_warm and utt")
+    assert out.returncode == 1 and "1 failed" in out.stdout, out.stdout[-3000:]
+    assert "a bug while building the pipeline" in out.stdout
