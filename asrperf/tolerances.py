@@ -185,3 +185,26 @@ SYNTHETIC_AGREEMENT = AgreementLimits(MAX_WER, MAX_WER_DELTA_VS_REFERENCE, MAX_P
 #: (the shortest clips have 4 words, so one word there is 0.25).
 REAL_SPEECH_AGREEMENT = AgreementLimits(max_wer=0.10, max_wer_delta_vs_reference=0.03, max_pairwise_wer=0.05,
                                         max_pairwise_wer_per_utterance=0.35)
+
+
+# ---------------------------------------------------------------- single tests
+# Limits the tests in tests/ assert, with what they were measured at (tiny.en unless named,
+# 2-core AMD EPYC, 2026-11-27; every backend gave the same figure where one is listed).
+
+#: One utterance (13 words) amplified 3x and clipped: measured 0.154 for all four backends.
+MAX_WER_CLIPPED_UTTERANCE = 0.5
+#: The same utterance as int16 stereo vs float32 mono: measured 0.000 (identical text).
+MAX_WER_INT16_STEREO_VS_MONO = 0.2
+#: base (multilingual, English forced) on every 8th corpus utterance: measured 0.101 for all.
+MAX_WER_BASE_SUBSET = 0.20
+#: faster-whisper's batched clips on one utterance (utt003): measured 0.167.
+MAX_WER_BATCHED_ONE_UTTERANCE = 0.5
+#: jax chunked on 60 s composed (seed 1): its WER, and how far above openai-whisper's it may be
+#: (set when the test was written; jax is at or below openai-whisper on every composed length
+#: measured since: 5 min 0.103 against 0.126).
+MAX_WER_JAX_ONE_MINUTE = 0.20
+MAX_WER_JAX_ABOVE_OPENAI_ONE_MINUTE = 0.05
+#: Seams must neither drop nor duplicate words: word count within this share of the reference's.
+MAX_WORD_COUNT_DRIFT = 0.10
+#: jax bfloat16 on every 8th corpus utterance (the synthetic corpus: 0.164 over all 48).
+MAX_WER_JAX_BFLOAT16_SUBSET = 0.25

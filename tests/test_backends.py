@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from asrperf import tolerances
 from asrperf.corpus import utterances
 from asrperf.metrics import wer
 from asrperf.segments import Segment, join_text
@@ -63,7 +64,7 @@ def test_base_multilingual_model_forced_to_english(pipeline, backend, batch):
     pipe = pipeline(backend, "base", batch_size=batch)
     outputs = [pipe.transcribe(u.path) for u in BASE_SUBSET]
     score = wer([u.text for u in BASE_SUBSET], [join_text(o) for o in outputs])
-    assert score <= 0.20, f"{backend} base: WER {score:.3f}"
+    assert score <= tolerances.MAX_WER_BASE_SUBSET, f"{backend} base: WER {score:.3f}"
     assert pipe.describe()["decoding"].count("lang=en") == 1
 
 
@@ -72,7 +73,7 @@ def test_faster_whisper_batched_consumes_its_generator(pipeline):
     utterance = utterances()[3]
     segments = pipe.transcribe(utterance.path)
     check_schema(segments, utterance.duration_s)
-    assert pipe.last_run.tokens > 0 and wer(utterance.text, join_text(segments)) <= 0.5
+    assert pipe.last_run.tokens > 0 and wer(utterance.text, join_text(segments)) <= tolerances.MAX_WER_BATCHED_ONE_UTTERANCE
 
 
 def test_upstream_whisper_jax_reports_why_it_is_unavailable(monkeypatch, tmp_path):
