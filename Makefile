@@ -1,6 +1,6 @@
 # asrperf: the two commands a newcomer needs.
-#   make bench   set up .venv, then the quick benchmark preset (tiny.en, CPU, every available backend)
-#   make test    set up .venv, then the CPU test suite
+#   make bench   set up .venv and .venv-whisper-jax, then the quick benchmark preset (tiny.en, CPU, every available backend)
+#   make test    set up .venv and .venv-whisper-jax, then the CPU test suite
 #   make gpu-check  on an NVIDIA GPU: the GPU tests and GPU benchmark rows in about 10 minutes
 # Set-up is idempotent: it reruns only when pyproject.toml changes.
 
