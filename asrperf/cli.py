@@ -3,39 +3,83 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 
 from . import __version__
-from .errors import AsrperfError
+from .errors import AsrperfError, ConfigurationError
+
+
+@contextlib.contextmanager
+def _native_stdout_to_stderr():
+    """Send what native code prints on file descriptor 1 (gloo's connection notices) to stderr,
+    so that standard output holds only asrperf's results (``--json`` stays parseable)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _transcribe(args) -> int:
+    with _native_stdout_to_stderr():
+        outcome = _run_transcription(args)
+    if outcome is None:
+        return 0
+    _print_transcription(args, *outcome)
+    return 0
+
+
+def _run_transcription(args):
+    """Load, transcribe every file in one job; None in a process other than process 0."""
     from .backends import load_pipeline
 
+    leader = True
+    if args.coordinator or args.num_processes > 1 or args.process_id:
+        from . import distributed
+
+        if args.backend != "jax":
+            raise ConfigurationError(f"--coordinator runs the jax backend over several processes; "
+                                     f"--backend {args.backend} runs in one: use --backend jax")
+        if not args.coordinator:
+            raise ConfigurationError("--num-processes and --process-id need --coordinator HOST:PORT (process 0's "
+                                     "address)")
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               timeout_s=args.distributed_timeout)
+        leader = distributed.process_index() == 0
     pipeline = load_pipeline(args.backend, args.model, device=args.device, dtype=args.dtype,
                              batch_size=args.batch_size, longform=args.longform)
-    from tqdm import tqdm
+    started = time.perf_counter()
+    # All files in one job: where the backend can, windows of several files share each batch.
+    per_file = pipeline.transcribe_many(args.files, progress=False if args.json else None)
+    elapsed = time.perf_counter() - started
+    stats = pipeline.last_run
+    if not leader:  # every process has the same segments; process 0 prints them
+        return None
+    job = {"files": len(args.files), "seconds": round(elapsed, 3), "audio_s": round(stats.audio_s, 3),
+           "rtfx": round(stats.audio_s / elapsed, 2) if elapsed else None, **pipeline.describe()}
+    return job, per_file, pipeline.backend_name
 
-    results = []
-    for path in tqdm(args.files, desc="transcribing", unit="file", disable=args.json or len(args.files) < 2):
-        started = time.perf_counter()
-        segments = pipeline.transcribe(path)
-        elapsed = time.perf_counter() - started
-        stats = pipeline.last_run
-        results.append({"file": path, "seconds": round(elapsed, 3), "audio_s": round(stats.audio_s, 3),
-                        "rtfx": round(stats.audio_s / elapsed, 2) if elapsed else None,
-                        **pipeline.describe(), "segments": [s.to_dict() for s in segments]})
-        if not args.json:
-            print(f"# {path}: {stats.audio_s:.1f} s of audio in {elapsed:.2f} s "
-                  f"({results[-1]['rtfx']}x real time, backend {pipeline.backend_name})", file=sys.stderr)
-            for s in segments:
-                print(f"[{s.start:8.2f} → {s.end:8.2f}] {s.text}")
+
+def _print_transcription(args, job: dict, per_file: list, backend: str) -> None:
     if args.json:
-        json.dump(results, sys.stdout, indent=1)
+        json.dump({"job": job, "results": [{"file": path, "segments": [s.to_dict() for s in segments]}
+                                           for path, segments in zip(args.files, per_file)]}, sys.stdout, indent=1)
         print()
-    return 0
+        return
+    for path, segments in zip(args.files, per_file):
+        print(f"# {path}")
+        for s in segments:
+            print(f"[{s.start:8.2f} → {s.end:8.2f}] {s.text}")
+    print(f"# {job['files']} file(s), {job['audio_s']:.1f} s of audio in {job['seconds']:.2f} s ({job['rtfx']}x "
+          f"real time, backend {backend}, {job['many_files']})", file=sys.stderr)
 
 
 def _models(args) -> int:
@@ -84,8 +128,6 @@ def _corpus(args) -> int:
     if args.action == "wer":
         return _corpus_wer(args, items, label)
     if args.corpus and args.seconds is not None:
-        from .errors import ConfigurationError
-
         raise ConfigurationError("--seconds composes the synthetic corpus; with --corpus the long-form is "
                                  "every utterance of that corpus in order: leave --seconds out")
     composed = concatenate(items) if args.corpus else compose(args.seconds or 60.0, seed=args.seed, progress=True)
@@ -99,8 +141,6 @@ def _corpus(args) -> int:
 
 def _corpus_wer(args, items, label) -> int:
     """Corpus WER of one pipeline over the utterances one by one (and, asked, all of them in order)."""
-    from tqdm import tqdm
-
     from .backends import make_config, shared_pipeline
     from .corpus import concatenate
     from .metrics import wer
@@ -109,8 +149,18 @@ def _corpus_wer(args, items, label) -> int:
     # shared: called from the test suite, this reuses the session's pipeline instead of loading another
     pipeline = shared_pipeline(make_config(args.backend, args.model, args.device, args.dtype, args.batch_size,
                                            longform=args.longform))
-    texts = [join_text(pipeline.transcribe(u.path)) for u in tqdm(items, desc="transcribing", disable=args.json)]
+    paths = [u.path for u in items]
+    started = time.perf_counter()
+    if args.one_by_one:  # a transcribe() call per file, as before transcribe_many
+        per_file = [pipeline.transcribe(path) for path in paths]
+    else:
+        per_file = pipeline.transcribe_many(paths, progress=False if args.json else None)
+    elapsed = time.perf_counter() - started
+    texts = [join_text(segments) for segments in per_file]
+    audio_s = sum(u.duration_s for u in items)
     result = {"corpus": label, **pipeline.describe(), "utterances": len(items),
+              "files_in": "one transcribe() call each" if args.one_by_one else "one transcribe_many() job",
+              "seconds": round(elapsed, 3), "rtfx": round(audio_s / elapsed, 2),
               "wer": round(wer([u.text for u in items], texts), 4)}
     if args.concatenated:
         whole = concatenate(items)
@@ -121,7 +171,7 @@ def _corpus_wer(args, items, label) -> int:
         print()
     else:
         print(f"{label}: {pipeline.backend_name} {pipeline.dtype} batch {args.batch_size} {pipeline.config.longform}: "
-              f"corpus WER {result['wer']}"
+              f"corpus WER {result['wer']}, {result['files_in']}: {result['seconds']} s, RTFx {result['rtfx']} (one pass)"
               + (f", all {len(items)} in order {result['concatenated_wer']}" if args.concatenated else ""))
     return 0
 
@@ -140,7 +190,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=__version__)
     sub = top.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("transcribe", help="transcribe audio files")
+    t = sub.add_parser("transcribe", help="transcribe audio files (in one job: batched across files where the "
+                                          "backend can)")
     t.add_argument("files", nargs="+")
     t.add_argument("--backend", default="openai-whisper")
     t.add_argument("--model", default="tiny.en")
@@ -150,7 +201,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--longform", choices=("sequential", "chunked"), default=None,
                    help="long-form algorithm: openai-whisper's sequential seek or whisper-jax's batched 30 s "
                         "chunks (default: the backend's native one)")
-    t.add_argument("--json", action="store_true", help="print results as JSON")
+    t.add_argument("--json", action="store_true", help="print the job (timing, settings) and each file's "
+                   "segments as JSON")
+    d = t.add_argument_group("several processes or hosts (jax backend; run the same command in each)")
+    d.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (jax.distributed)")
+    d.add_argument("--num-processes", type=int, default=1)
+    d.add_argument("--process-id", type=int, default=0)
+    d.add_argument("--distributed-timeout", type=int, default=120, metavar="S",
+                   help="seconds to wait for every process to join (default 120)")
     t.set_defaults(run=_transcribe)
 
     m = sub.add_parser("models", help="which models are available here, and from where")
@@ -177,6 +235,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--longform", choices=("sequential", "chunked"), default=None,
                    help="wer: long-form algorithm (default: the backend's native one)")
     c.add_argument("--concatenated", action="store_true", help="wer: also all utterances in order, as one input")
+    c.add_argument("--one-by-one", action="store_true", help="wer: a transcribe() call per file instead of one "
+                   "transcribe_many() job (to time batching across files)")
     c.add_argument("--json", action="store_true", help="wer: print the result and transcripts as JSON")
     c.set_defaults(run=_corpus)
     r = sub.add_parser("report", help="Markdown table and PNG plots from pytest-benchmark JSON files")

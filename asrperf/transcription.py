@@ -57,7 +57,13 @@ class Transcription:
         pipeline = self.pipeline or self.set_pipeline()
         return [segment.to_dict() for segment in pipeline.transcribe(path)]
 
-    def transcribe_multiple(self, paths: Iterable[str | os.PathLike]) -> list[list[dict]]:
-        """Each file transcribed once, in order, by one pipeline."""
+    def transcribe_multiple(self, paths: Iterable[str | os.PathLike], progress: bool | None = None
+                            ) -> list[list[dict]]:
+        """Each file transcribed once, in order, by one pipeline, in one job (``Pipeline.transcribe_many``).
+
+        Where the backend can, windows of several files share each batch; each file's
+        segments are those it gets alone. ``progress``: a tqdm bar (None: when stderr is a terminal).
+        """
         pipeline = self.pipeline or self.set_pipeline()
-        return [[segment.to_dict() for segment in pipeline.transcribe(path)] for path in paths]
+        return [[segment.to_dict() for segment in segments]
+                for segments in pipeline.transcribe_many(paths, progress=progress)]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import corpus_dir
 
-from .matrix import SLOW_AUDIO, cases
+from .matrix import FILE_AUDIO, SLOW_AUDIO, cases
 
 #: cold jax rows: no persistent cache, an empty one each round, one filled before timing
 JAX_CACHE_MODES = ("off", "miss", "hit")
@@ -48,9 +48,9 @@ def pytest_generate_tests(metafunc):
     if _mentions_article(config.getoption("-m")):
         selected += [c for c in cases("article", corpus) if c not in selected]
     selected = [c for c in selected if _wanted(config, c)]
-    only_short = getattr(metafunc.function, "cold_audio", None)
-    if only_short:
-        selected = [c for c in selected if c.audio in only_short]
+    # A test names the audio cases it takes (``audio_cases``); the others take every one but the file sets.
+    takes = getattr(metafunc.function, "audio_cases", None)
+    selected = [c for c in selected if (c.audio in takes if takes else c.audio not in FILE_AUDIO)]
     article = set(cases("article", corpus))
     variants = "jax_cache" in metafunc.fixturenames
     params = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asrperf.backends import make_config
-from asrperf.bench.audio_cases import available_audio_cases, quick_audio_cases
+from asrperf.bench.audio_cases import FILE_CASES, available_audio_cases, quick_audio_cases
 
 
 @dataclass(frozen=True)
@@ -88,20 +88,27 @@ PIPELINES += [
 ]
 # real-*: a real-speech corpus's first utterance and all of it in order (asrperf/bench/audio_cases.py),
 # generated only where a corpus is in use (--asrperf-corpus, default ../shared/realspeech/ljspeech).
-AUDIO = ["utt", "1min", "5min", "30min", "real-utt", "real-all"]
+# files, real-files: the corpus benchmark's file sets (every utterance its own file, one job).
+AUDIO = ["utt", "1min", "5min", "30min", "real-utt", "real-all", "files", "real-files"]
 SLOW_AUDIO = {"30min"}
 #: cold rows: a fresh process per round, so only the shortest inputs
 SHORT_AUDIO = ("utt", "real-utt")
+#: only the corpus benchmark (benchmarks/test_corpus.py) takes these
+FILE_AUDIO = FILE_CASES
 
 # Each preset is a predicate over (case, the quick audio cases: real speech where a corpus is in use).
 PRESETS = {
     # make bench: every available backend on tiny.en, CPU, short inputs; minutes, not hours.
     "quick": lambda c, quick: c.model == "tiny.en" and c.device == "cpu" and c.audio in quick
     and c.dtype == "float32" and (
-        (c.native and (c.backend not in ("jax", "transformers") or c.batch_size == 8)
-         and (c.backend != "faster-whisper" or c.batch_size is None))
-        # The other algorithm on each framework: warm on long-form audio only (cold rows use short audio).
-        or (not c.native and c.audio == quick[-1])),
+        # The corpus: every backend at each batch size, and openai-whisper batched across files too;
+        # not whisper-jax, which takes 6-8 s a file here (it batches within a file only: 13 min a row).
+        (c.audio in FILE_AUDIO and (c.native or c.backend == "openai-whisper") and c.backend != "whisper-jax")
+        or c.audio not in FILE_AUDIO and (
+            (c.native and (c.backend not in ("jax", "transformers") or c.batch_size == 8)
+             and (c.backend != "faster-whisper" or c.batch_size is None))
+            # The other algorithm on each framework: warm on long-form audio only (cold rows use short audio).
+            or (not c.native and c.audio == quick[-1]))),
     # The article's table: large-v2 on GPU (dtypes x batch), base and large on CPU, 30+ min audio.
     "article": lambda c, quick: c.audio in ("1min", "30min")
     and (c.model == "large-v2" or c.model == "base" and c.device == "cpu"),

@@ -12,43 +12,15 @@ import statistics
 import subprocess
 import sys
 
-import pytest
-
-from asrperf import tolerances
-from asrperf.backends import release_all_shared, unavailable_reason
+from asrperf.backends import release_all_shared
 from asrperf.backends.devices import reset_peak_device_memory
 from asrperf.bench.audio_cases import audio_case, audio_case_file
 from asrperf.bench.record import peak_rss_mb, row
-from asrperf.errors import ModelNotFoundError
 from asrperf.segments import join_text
-from asrperf.weights.sources import resolve_model
 from conftest import corpus_dir
 
+from .checks import assert_transcribed, skip_unless_runnable
 from .matrix import SHORT_AUDIO
-
-
-def skip_unless_runnable(case):
-    """Skip only what cannot run here: a backend that is not installed, weights that are not present.
-
-    Anything else (corrupt weights, a bug, a wrong transcript) fails the row.
-    """
-    reason = unavailable_reason(case.backend)
-    if reason:
-        pytest.skip(f"backend {case.backend} unavailable: {reason}")
-    try:
-        resolve_model(case.model)
-    except ModelNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
-def assert_transcribed(case, info: dict) -> None:
-    """Speed without the right words is not a result: a row over its WER limit fails."""
-    limit = tolerances.benchmark_max_wer(case.model, case.audio)
-    info["max_wer"] = limit
-    assert info["wer"] <= limit, (
-        f"{case.id} transcribed wrongly: WER {info['wer']:.3f} > {limit} (asrperf/tolerances.py); "
-        "its timing is not a valid result"
-    )
 
 
 def test_warm(benchmark, pipeline, case, request):
@@ -128,4 +100,4 @@ def test_cold(benchmark, case, jax_cache, tmp_path_factory, request):
     assert_transcribed(case, benchmark.extra_info)
 
 
-test_cold.cold_audio = SHORT_AUDIO
+test_cold.audio_cases = SHORT_AUDIO

@@ -20,8 +20,9 @@ def run_benchmarks(broken: str, *selection: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("broken", ["empty", "garbage"])
-def test_fast_wrong_transcript_fails_its_warm_row(broken):
-    out = run_benchmarks(broken, "-k", "test_warm and utt")
+@pytest.mark.parametrize("row", ["test_warm and utt", "test_corpus and bnone"])
+def test_fast_wrong_transcript_fails_its_row(broken, row):
+    out = run_benchmarks(broken, "-k", row)
     assert out.returncode == 1, out.stdout[-3000:]
     assert "1 failed" in out.stdout and "skipped" not in out.stdout, out.stdout[-3000:]
     assert "transcribed wrongly: WER" in out.stdout

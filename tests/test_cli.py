@@ -11,11 +11,12 @@ pytestmark = pytest.mark.cpu
 
 
 def test_transcribe_json(capsys):
-    path = str(utterances()[0].path)
-    assert main(["transcribe", path, "--model", "tiny.en", "--json"]) == 0
+    paths = [str(u.path) for u in utterances()[:2]]
+    assert main(["transcribe", *paths, "--model", "tiny.en", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result[0]["backend"] == "openai-whisper" and result[0]["segments"]
-    assert result[0]["rtfx"] > 0
+    assert result["job"]["backend"] == "openai-whisper" and result["job"]["files"] == 2
+    assert result["job"]["rtfx"] > 0 and result["job"]["many_files"] == "one file after another"
+    assert [r["file"] for r in result["results"]] == paths and all(r["segments"] for r in result["results"])
 
 
 def test_errors_are_one_line_not_a_traceback(tmp_path):

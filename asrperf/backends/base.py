@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -31,6 +32,8 @@ class Pipeline(abc.ABC):
 
     #: registry name of the implementation actually running (recorded in every result)
     backend_name: str = ""
+    #: whether ``transcribe_many`` fills each batch with windows of several files (else: file by file)
+    batches_across_files: bool = False
 
     def __init__(self, config: PipelineConfig, dtype: str):
         self.config = config
@@ -41,14 +44,64 @@ class Pipeline(abc.ABC):
 
     def transcribe(self, audio: AudioInput) -> list[Segment]:
         """Transcribe ``audio`` (path, bytes or 16 kHz array); returns when the result is ready."""
-        if self.__dict__.get("closed"):
-            raise ConfigurationError("this pipeline was closed (its model was freed): build a new one with "
-                                     "load_pipeline, or get the shared one again with shared_pipeline")
+        self._check_open()
         samples = load_audio(audio)
         self.last_run = RunStats(audio_s=duration_s(samples))
         if samples.size == 0:
             return []
         return self._transcribe(samples)
+
+    def transcribe_many(self, audios: Iterable[AudioInput], progress: bool | None = False) -> list[list[Segment]]:
+        """Transcribe several files (paths, bytes or arrays); one list of segments per file, in order.
+
+        Where the backend can (``batches_across_files``), windows of different files share
+        each batch; each file's segments are still those ``transcribe`` gives it alone.
+        Files are decoded as the batches reach them, not all up front. ``last_run`` then
+        covers the whole job. ``progress`` shows a tqdm bar over files on stderr (None: when stderr is a terminal).
+        """
+        self._check_open()
+        if isinstance(audios, (str, bytes, bytearray, np.ndarray)) or hasattr(audios, "__fspath__"):
+            raise ConfigurationError("transcribe_many takes a list of audio inputs (paths, bytes or arrays); "
+                                     "for one input call transcribe(audio)")
+        audios = list(audios)
+        from tqdm import tqdm
+
+        totals = RunStats()
+        self.last_run = totals
+
+        def loaded() -> Iterator[np.ndarray]:
+            for audio in audios:
+                samples = load_audio(audio)
+                totals.audio_s += duration_s(samples)
+                yield samples
+
+        with tqdm(total=len(audios), unit="file", desc=f"{self.backend_name} transcribing",
+                  disable=None if progress is None else not progress) as bar:
+            results = self._transcribe_many(loaded(), lambda index: bar.update(1))
+        self.last_run = totals
+        return results
+
+    def _transcribe_many(self, files: Iterator[np.ndarray], on_file_done: Callable[[int], None]
+                         ) -> list[list[Segment]]:
+        """File by file; backends that batch across files override this and fill ``self.last_run``."""
+        totals, results = self.last_run, []
+        for index, samples in enumerate(files):
+            run = self.last_run = RunStats(audio_s=duration_s(samples))
+            try:
+                results.append(self._transcribe(samples) if samples.size else [])
+            finally:  # last_run covers the job, even one that stops at a bad file
+                totals.windows += run.windows
+                totals.tokens += run.tokens
+                totals.max_length_hits += run.max_length_hits
+                totals.extra = run.extra
+                self.last_run = totals
+            on_file_done(index)
+        return results
+
+    def _check_open(self) -> None:
+        if self.__dict__.get("closed"):
+            raise ConfigurationError("this pipeline was closed (its model was freed): build a new one with "
+                                     "load_pipeline, or get the shared one again with shared_pipeline")
 
     def close(self) -> None:
         """Free the model, compiled programs and device memory this pipeline holds; it cannot transcribe after.
@@ -73,6 +126,8 @@ class Pipeline(abc.ABC):
             "dtype": self.dtype,
             "matmul_precision": self.matmul_precision,
             "batch_size": self.config.batch_size,
+            "many_files": ("windows of several files share each batch" if self.batches_across_files
+                           else "one file after another"),
             "decoding": self.config.decoding.describe(),
             # None means the framework's default, which follows the process's CPU affinity.
             "threads": self.config.threads or cpu_threads(),

@@ -20,7 +20,7 @@ from ..config import PipelineConfig
 from ..decoding_record import DecodingRecord, language_and_task
 from ..errors import ConfigurationError
 from ..hardware import cpu_threads
-from ..longform import chunk_segments, merge_chunks, plan_chunks
+from ..file_batches import transcribe_in_batches
 from ..segments import Segment, make_segment
 from ..tokens import split_segments
 from ..weights.sources import checkpoint_file, resolve_model
@@ -49,6 +49,7 @@ class OpenAIWhisperPipeline(Pipeline):
                 "or longform='chunked' to decode batch_size windows per whisper.decode call"
             )
         self.windows_per_call = config.batch_size or 1
+        self.batches_across_files = self.longform == "chunked" and self.windows_per_call > 1
         # Set, not left to the default: every backend gets the same count (the CPU affinity's by default).
         torch.set_num_threads(config.threads or cpu_threads())
         self.resolved = resolve_model(config.model)
@@ -92,7 +93,20 @@ class OpenAIWhisperPipeline(Pipeline):
         if self.longform == "sequential":
             segments = self._sequential(samples)
         else:
-            segments = self._chunked(samples)
+            segments = transcribe_in_batches([samples], self.windows_per_call, self._decode_windows)[0]
+        self._count_calls()
+        return segments
+
+    def _transcribe_many(self, files, on_file_done) -> list[list[Segment]]:
+        if self.longform == "sequential":
+            return super()._transcribe_many(files, on_file_done)
+        self._calls = []
+        segments = transcribe_in_batches(files, self.windows_per_call, self._decode_windows, on_file_done)
+        self._count_calls()
+        return segments
+
+    def _count_calls(self) -> None:
+        """Wait for the device, then fill ``last_run`` from the decode calls observed."""
         synchronize(self._torch_device)
         results = [r for _, call_results in self._calls for r in call_results]
         sample_len = self._decode_options["sample_len"]
@@ -100,7 +114,6 @@ class OpenAIWhisperPipeline(Pipeline):
         self.last_run.tokens = sum(len(r.tokens) for r in results)  # sampled, no prompt, no end-of-text
         # A window that never sampled end-of-text ran to the token limit.
         self.last_run.max_length_hits = sum(1 for r in results if len(r.tokens) >= sample_len)
-        return segments
 
     def _sequential(self, samples: np.ndarray) -> list[Segment]:
         decoding = self.config.decoding
@@ -120,26 +133,20 @@ class OpenAIWhisperPipeline(Pipeline):
         segments = [make_segment(s["start"], s["end"], s["text"], fallback_end=duration) for s in result["segments"]]
         return [s for s in segments if s.text]
 
-    def _chunked(self, samples: np.ndarray) -> list[Segment]:
+    def _decode_windows(self, windows: list[np.ndarray]) -> list[list]:
+        """One batched ``whisper.decode`` call over up to ``batch_size`` windows (``file_batches``)."""
         whisper, torch = self._whisper, self._torch
-        options = self._options()
-        chunks = plan_chunks(len(samples))
-        outputs: list[list[Segment]] = []
-        for first in range(0, len(chunks), self.windows_per_call):
-            group = chunks[first : first + self.windows_per_call]
-            # One log-mel per window, each padded to 30 s with silence and normalised on its
-            # own: log_mel_spectrogram on a stacked batch would share one maximum across windows.
-            mels = []
-            for chunk in group:
-                window = np.zeros(_WINDOW_SAMPLES, np.float32)
-                window[: chunk.end - chunk.start] = samples[chunk.start : chunk.end]
-                mels.append(whisper.log_mel_spectrogram(torch.from_numpy(window), self.model.dims.n_mels))
-            mel = torch.stack(mels).to(self._torch_device)
-            for chunk, result in zip(group, self.model.decode(mel, options)):
-                pieces = split_segments(result.tokens, self.tokenizer.timestamp_begin, self.tokenizer.eot,
-                                        self.tokenizer.decode)
-                outputs.append(chunk_segments(chunk, pieces))
-        return merge_chunks(chunks, outputs, self.last_run.audio_s)
+        # One log-mel per window, each padded to 30 s with silence and normalised on its
+        # own: log_mel_spectrogram on a stacked batch would share one maximum across windows.
+        mels = []
+        for samples in windows:
+            window = np.zeros(_WINDOW_SAMPLES, np.float32)
+            window[: len(samples)] = samples
+            mels.append(whisper.log_mel_spectrogram(torch.from_numpy(window), self.model.dims.n_mels))
+        mel = torch.stack(mels).to(self._torch_device)
+        tokenizer = self.tokenizer
+        return [split_segments(result.tokens, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode)
+                for result in self.model.decode(mel, self._options())]
 
     def decoding_record(self) -> DecodingRecord:
         """The arguments of the last decode call (before any call: those the next one will get)."""

@@ -166,6 +166,8 @@ class TransformersWhisperPipeline(Pipeline):
         # Timestamp tokens follow <|notimestamps|> (tokenizer.json need not list them).
         self._timestamp_begin = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
         self._english_only = checkpoint.english_only
+        # Its ASR pipeline takes a list of inputs and batches their chunks together.
+        self.batches_across_files = (config.batch_size or 1) > 1
         # Each generate call of the ASR pipeline: (its arguments, sampled tokens per row).
         self._calls: list[tuple[dict, list[int]]] = []
         generate = model.generate
@@ -191,18 +193,29 @@ class TransformersWhisperPipeline(Pipeline):
             self._generate_kwargs.update(language=config.decoding.language, task=config.decoding.task)
 
     def _transcribe(self, samples: np.ndarray) -> list[Segment]:
+        return self._transcribe_many([samples], lambda index: None)[0]
+
+    def _transcribe_many(self, files, on_file_done) -> list[list[Segment]]:
+        """One call of transformers' pipeline with every non-empty file; segments per file, in order."""
         self._calls = []
-        result = self._pipe({"raw": samples, "sampling_rate": 16000}, return_timestamps=True,
-                            generate_kwargs=self._generate_kwargs)
+        files = list(files)
+        outputs: list[list[Segment]] = [[] for _ in files]
+        spoken = [index for index, samples in enumerate(files) if samples.size]  # an empty file has no chunk
+        # Its pipeline cannot take an empty list.
+        results = self._pipe([{"raw": files[index], "sampling_rate": 16000} for index in spoken],
+                             return_timestamps=True, generate_kwargs=self._generate_kwargs) if spoken else []
+        for index, result in zip(spoken, results):
+            outputs[index] = segments_from_chunks(result.get("chunks", []), len(files[index]) / 16000)
         synchronize(self._device)
-        segments = segments_from_chunks(result.get("chunks", []), self.last_run.audio_s)
+        for index in range(len(files)):
+            on_file_done(index)
         rows = [n for _, counts in self._calls for n in counts]
         limit = self._generate_kwargs["max_new_tokens"]
         self.last_run.windows = len(rows)
         self.last_run.tokens = sum(rows)
         # Only the end-of-text token is neither text nor timestamp: a row of `limit` of them never ended.
         self.last_run.max_length_hits = sum(1 for n in rows if n >= limit)
-        return segments
+        return outputs
 
     def decoding_record(self) -> DecodingRecord | None:
         """The last generate call's arguments over the model's generation config (None before any call)."""

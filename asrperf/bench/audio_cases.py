@@ -6,6 +6,9 @@ lengths (``1min``, ``5min``, ...). Real speech, when a corpus folder is in use
 ``real-utt`` (its first utterance) and ``real-all`` (all its utterances in order, 0.5 s
 apart). The real names stay the same whatever the corpus, because pytest-benchmark
 matches saved runs by id; ``AudioCase.source`` says which corpus a case came from.
+
+File sets (``FileSet``), for the corpus benchmark: ``files`` (the shipped corpus's
+utterances, each its own file) and ``real-files`` (the real corpus's, when one is in use).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from ..errors import ConfigurationError
 LENGTHS_S = {"1min": 60.0, "5min": 300.0, "30min": 1800.0, "35min": 2100.0}
 SYNTHETIC_CASES = ("utt", *LENGTHS_S)
 REAL_CASES = ("real-utt", "real-all")
+#: Many files in one job (``Pipeline.transcribe_many``): the synthetic corpus, and the real one.
+FILE_CASES = ("files", "real-files")
 #: The quick preset's audio: real speech where a corpus is in use, else the synthetic stand-ins.
 QUICK_REAL = ("real-utt", "real-all")
 QUICK_SYNTHETIC = ("utt", "1min")
@@ -82,12 +87,47 @@ def corpus_notice(corpus_dir: Path | None) -> str:
 
 
 def available_audio_cases(corpus_dir: Path | None) -> tuple[str, ...]:
-    """Every audio case name that can be built with this corpus (None: synthetic only)."""
-    return SYNTHETIC_CASES + (REAL_CASES if corpus_dir is not None else ())
+    """Every audio case name that can be built with this corpus (None: synthetic only), file sets included."""
+    return SYNTHETIC_CASES + ("files",) + (REAL_CASES + ("real-files",) if corpus_dir is not None else ())
 
 
 def quick_audio_cases(corpus_dir: Path | None) -> tuple[str, ...]:
-    return QUICK_REAL if corpus_dir is not None else QUICK_SYNTHETIC
+    """The quick preset's cases, long-form last: real speech where a corpus is in use."""
+    return ("real-files", *QUICK_REAL) if corpus_dir is not None else ("files", *QUICK_SYNTHETIC)
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """Many utterances, each its own input, with their reference texts."""
+
+    name: str
+    files: tuple[np.ndarray, ...]
+    references: tuple[str, ...]
+    source: str
+
+    @property
+    def duration_s(self) -> float:
+        return sum(len(samples) for samples in self.files) / SAMPLE_RATE
+
+
+def file_set(name: str, corpus_dir: str | os.PathLike | None = None) -> FileSet:
+    """The named file set; ``real-files`` needs ``corpus_dir``."""
+    return _file_set(name, None if corpus_dir is None else Path(corpus_dir).resolve())
+
+
+@lru_cache(maxsize=None)
+def _file_set(name: str, corpus_dir: Path | None) -> FileSet:
+    if name == "files":
+        items, source = utterances(), f"synthetic corpus (espeak-ng), {len(utterances())} utterances"
+    elif name == "real-files":
+        if corpus_dir is None:
+            raise ConfigurationError(f"file set {name!r} is real speech and needs a corpus folder: pass "
+                                     f"--asrperf-corpus DIR (or {CORPUS_ENV}=DIR), or use 'files'")
+        corpus = read_corpus(corpus_dir)
+        items, source = corpus.utterances, f"{corpus.directory}: {len(corpus.utterances)} utterances"
+    else:
+        raise ConfigurationError(f"unknown file set {name!r}; known: {', '.join(FILE_CASES)}")
+    return FileSet(name, tuple(u.samples() for u in items), tuple(u.text for u in items), source)
 
 
 def audio_case(name: str, corpus_dir: str | os.PathLike | None = None) -> AudioCase:

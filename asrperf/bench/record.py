@@ -32,7 +32,8 @@ def peak_device_memory_mb(backend: str) -> float | None:
     return peak_device_memory(backend)[0]
 
 
-def row(description: dict, *, phase: str, audio_s: float, seconds: float, reference: str, hypothesis: str,
+def row(description: dict, *, phase: str, audio_s: float, seconds: float, reference: str | list[str],
+        hypothesis: str | list[str],
         tokens: int, max_length_hits: int, peak_rss: float, model: str) -> dict:
     """One result row. ``seconds`` is the median time of the transcription being described."""
     info = {key: description.get(key) for key in ("backend", "model", "device", "dtype", "batch_size",
@@ -56,7 +57,7 @@ def row(description: dict, *, phase: str, audio_s: float, seconds: float, refere
             peak = peak_device_memory(info["backend"])
         info["peak_device_mb"], info["peak_device_scope"] = peak
         info["jax_gpu_memory"] = description.get("jax_gpu_memory") or jax_gpu_memory_policy()
-    for key in ("effective_batch", "jax_devices", "compile_s", "compilation_cache", "longform", "longform_detail",
+    for key in ("effective_batch", "jax_devices", "jax_processes", "many_files", "compile_s", "compilation_cache", "longform", "longform_detail",
                 "threads_source", "matmul_precision",
                 # whisper-jax's worker: its environment's versions, what it passed, its own call timing
                 "side_env_versions", "generate_args", "worker_call"):

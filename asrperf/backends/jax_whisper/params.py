@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .multihost import put_replicated
+
 
 class Layout(enum.Enum):
     """How a linear layer's weight is stored, which decides how its product is computed."""
@@ -154,7 +156,7 @@ def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=
 
     Matmul weights are cast to ``dtype``; layer norms and positional embeddings stay
     float32, as openai-whisper keeps them. ``device`` is a device or sharding for the
-    single ``device_put`` (None: JAX's default device).
+    single placement (None: JAX's default device); a sharding may span several processes.
     """
     d_audio_head = dims["n_audio_state"] // dims["n_audio_head"]
     d_text_head = dims["n_text_state"] // dims["n_text_head"]
@@ -177,4 +179,4 @@ def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=
         },
         decoder_layout=decoder_layout,
     )
-    return jax.device_put(host, device)
+    return put_replicated(host, device) if device is not None else jax.device_put(host)

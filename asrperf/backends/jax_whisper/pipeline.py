@@ -26,7 +26,7 @@ from ...config import PipelineConfig
 from ...decoding_record import DecodingRecord, language_and_task
 from ...errors import ConfigurationError, DeviceUnavailableError
 from ...hardware import cpu_threads
-from ...longform import chunk_segments, merge_chunks, plan_chunks
+from ...file_batches import transcribe_in_batches
 from ...segments import Segment, make_segment
 from ...sequential import N_FRAMES, seek_loop
 from ...tokens import split_segments
@@ -72,7 +72,7 @@ class JaxWhisperPipeline(Pipeline):
         import jax.numpy as jnp
         from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-        from . import decode, model, whole_mel
+        from . import decode, model, multihost, whole_mel
         from .executables import ExecutableStore
         from .params import decoder_layout_for, params_from_state
         from .tokenizer import tokenizer_for_model
@@ -85,6 +85,12 @@ class JaxWhisperPipeline(Pipeline):
         if self.longform == "sequential" and config.batch_size not in (None, 1):
             raise ConfigurationError("the jax backend's sequential long-form decodes one window at a time; use "
                                      "batch_size=None, or longform='chunked' to batch windows")
+        self.processes = jax.process_count()  # > 1 after asrperf.distributed.initialize
+        if self.processes > 1 and self.longform == "sequential":
+            raise ConfigurationError(f"this process is one of {self.processes} (jax.distributed), which share "
+                                     "each batch; the sequential long-form decodes one window at a time, so use "
+                                     "longform='chunked'")
+        self._multihost = multihost
         # XLA's CPU thread pool sizes itself from the process's CPU affinity when JAX starts;
         # it takes no thread count, so a different one cannot be honoured here.
         self.threads = cpu_threads()
@@ -94,8 +100,9 @@ class JaxWhisperPipeline(Pipeline):
                 f"affinity, which allows {self.threads}: narrow the affinity before JAX starts "
                 "(--asrperf-threads, taskset, or os.sched_setaffinity), or leave threads unset")
         requested = config.batch_size or 1
-        # Each device gets the same share of the batch.
+        # Each device gets the same share of the batch (across processes too: jax.devices() is global).
         self.batch = math.ceil(requested / len(self.devices)) * len(self.devices)
+        self.batches_across_files = self.longform == "chunked" and self.batch > 1
 
         if config.compilation_cache_dir:
             jax.config.update("jax_compilation_cache_dir", str(config.compilation_cache_dir))
@@ -116,7 +123,7 @@ class JaxWhisperPipeline(Pipeline):
         compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
         layout = decoder_layout_for(config.device, rows_per_device=self.batch // len(self.devices))
         self.params = params_from_state(checkpoint.state, dims, compute, decoder_layout=layout, device=replicated)
-        filters = jax.device_put(model.mel_filters(dims["n_mels"]), replicated)
+        filters = multihost.put_replicated(model.mel_filters(dims["n_mels"]), replicated)
 
         def encode(params, filters, audio):
             return model.encode(params, model.log_mel(audio, filters), dims["n_audio_head"], compute)
@@ -145,8 +152,10 @@ class JaxWhisperPipeline(Pipeline):
                                              sharding=self._batch_sharding)
         valid_shape = jax.ShapeDtypeStruct((self.batch,), jnp.bool_, sharding=self._batch_sharding)
         # Whole executables from an earlier process skip tracing and lowering (see ``executables``).
+        # Not with several processes: each would write the same files, and each executable is one process's part.
         executables = ExecutableStore(
-            Path(config.compilation_cache_dir) / "asrperf-executables" if config.compilation_cache_dir else None,
+            Path(config.compilation_cache_dir) / "asrperf-executables"
+            if config.compilation_cache_dir and self.processes == 1 else None,
             self.devices, program={"config": config.as_record(), "dims": dims, "spec": repr(self.spec),
                                    "compute": dtype, "decoder_layout": layout.value, "batch": self.batch,
                                    "encoder_batch": self.encoder_batch, "longform": self.longform})
@@ -186,7 +195,7 @@ class JaxWhisperPipeline(Pipeline):
         self._generate = partial(generate_compiled, self.params)
         # Stands in for the encoder output of micro-batches that are all padding.
         # Made on the host: jnp.zeros would dispatch (and, in a fresh process, compile) a broadcast.
-        self._padding_features = jax.device_put(
+        self._padding_features = multihost.put_batch(
             np.zeros((self.encoder_batch, dims["n_audio_ctx"], width), np.dtype(compute)), self._batch_sharding)
         self._jax = jax
         self.output_devices: set = set()
@@ -194,15 +203,15 @@ class JaxWhisperPipeline(Pipeline):
     def _step(self, audio: np.ndarray, n_valid: int):
         """The first ``n_valid`` of [batch, 480000] windows → (tokens, counts, hit-max flags), on device."""
         jax, step = self._jax, self.encoder_batch
+        put = partial(self._multihost.put_batch, sharding=self._batch_sharding)  # this process's rows only
         features = [
-            self._encode(jax.device_put(audio[i : i + step], self._batch_sharding)) if i < n_valid
+            self._encode(put(audio[i : i + step])) if i < n_valid
             else self._padding_features  # nothing real in this micro-batch: skip the encoder
             for i in range(0, self.batch, step)
         ]
         features = features[0] if len(features) == 1 else jax.device_put(
             jax.numpy.concatenate(features), self._batch_sharding)
-        valid = jax.device_put(np.arange(self.batch) < n_valid, self._batch_sharding)
-        return self._generate(features, valid)
+        return self._generate(features, put(np.arange(self.batch) < n_valid))
 
     def _transcribe(self, samples: np.ndarray) -> list[Segment]:
         segments = self._sequential(samples) if self.longform == "sequential" else self._chunked(samples)
@@ -243,29 +252,43 @@ class JaxWhisperPipeline(Pipeline):
         return [s for s in segments if s.text]
 
     def _chunked(self, samples: np.ndarray) -> list[Segment]:
+        return self._chunked_files([samples], lambda index: None)[0]
+
+    def _transcribe_many(self, files, on_file_done) -> list[list[Segment]]:
+        if self.longform == "sequential":
+            return super()._transcribe_many(files, on_file_done)
+        segments = self._chunked_files(files, on_file_done)
+        self.last_run.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
+        return segments
+
+    def _chunked_files(self, files, on_file_done) -> list[list[Segment]]:
+        """whisper-jax's chunks of every file, ``self.batch`` windows per compiled call (``file_batches``)."""
+        if self.processes > 1:
+            # Every process must run the same batches: check that all hold the same audio before the
+            # first batch, or one missing or different file would leave the others waiting for it.
+            files = self._multihost.agreed_inputs(files)
+        return transcribe_in_batches(files, self.batch, self._decode_windows, on_file_done)
+
+    def _decode_windows(self, windows: list[np.ndarray]) -> list[list]:
         from . import model
 
-        chunks = plan_chunks(len(samples))
-        outputs: list[list[Segment]] = []
-        window = model.CHUNK_SAMPLES
-        for first in range(0, len(chunks), self.batch):
-            group = chunks[first : first + self.batch]
-            # The last batch is padded with silent chunks to the fixed size: no recompilation.
-            audio = np.zeros((self.batch, window), np.float32)
-            for row, chunk in enumerate(group):
-                audio[row, : chunk.end - chunk.start] = samples[chunk.start : chunk.end]
-            tokens, n_tokens, hit_max = self._jax.block_until_ready(self._step(audio, len(group)))
-            self.output_devices = {d for d in tokens.devices()}
-            tokens, n_tokens, hit_max = np.asarray(tokens), np.asarray(n_tokens), np.asarray(hit_max)
-            prompt = len(self.spec.prompt)
-            for row, chunk in enumerate(group):
-                sampled = tokens[row, prompt : prompt + n_tokens[row]]
-                self.last_run.tokens += int(n_tokens[row])
-                self.last_run.max_length_hits += int(hit_max[row])
-                pieces = split_segments(sampled, self.spec.timestamp_begin, self.spec.eot, self.tokenizer.decode)
-                outputs.append(chunk_segments(chunk, pieces))
-        self.last_run.windows = len(chunks)
-        return merge_chunks(chunks, outputs, self.last_run.audio_s)
+        # A short batch is padded with silent windows to the fixed size: no recompilation.
+        audio = np.zeros((self.batch, model.CHUNK_SAMPLES), np.float32)
+        for row, window in enumerate(windows):
+            audio[row, : len(window)] = window
+        tokens, n_tokens, hit_max = self._jax.block_until_ready(self._step(audio, len(windows)))
+        self.output_devices = {d for d in tokens.devices()}
+        # With several processes each holds its rows only: the (small) outputs are gathered to all.
+        tokens, n_tokens, hit_max = (self._multihost.to_host(x) for x in (tokens, n_tokens, hit_max))
+        prompt = len(self.spec.prompt)
+        pieces = []
+        for row in range(len(windows)):
+            self.last_run.windows += 1
+            self.last_run.tokens += int(n_tokens[row])
+            self.last_run.max_length_hits += int(hit_max[row])
+            sampled = tokens[row, prompt : prompt + n_tokens[row]]
+            pieces.append(split_segments(sampled, self.spec.timestamp_begin, self.spec.eot, self.tokenizer.decode))
+        return pieces
 
     def decoding_record(self) -> DecodingRecord:
         """What the compiled decoder runs: its TokenSpec, and greedy argmax (the only rule ``generate`` has)."""
@@ -283,6 +306,7 @@ class JaxWhisperPipeline(Pipeline):
         info = super().describe()
         info["batch_size"] = self.config.batch_size
         info.update(effective_batch=self.batch, encoder_batch=self.encoder_batch, jax_devices=len(self.devices),
+                    jax_processes=self.processes,
                     compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache,
                     executables_loaded=self.executables_loaded,
                     longform=self.longform,
