@@ -1,6 +1,6 @@
 """asrperf: how fast is Whisper on PyTorch versus JAX on *your* hardware, and do they agree?"""
 
-from .backends import available_backends, load_pipeline
+from .backends import Run, available_backends, load_pipeline
 from .config import DecodingSettings, PipelineConfig
 from .errors import (
     AsrperfError,
@@ -18,6 +18,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsrperfError", "AudioError", "BackendUnavailableError", "ConfigurationError", "DecodingSettings",
-    "DeviceUnavailableError", "ModelNotFoundError", "PipelineConfig", "Segment", "Transcription",
+    "DeviceUnavailableError", "ModelNotFoundError", "PipelineConfig", "Run", "Segment", "Transcription",
     "WeightsIntegrityError", "available_backends", "load_pipeline",
 ]

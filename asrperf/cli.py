@@ -58,14 +58,25 @@ def _run_transcription(args):
                              batch_size=args.batch_size, longform=args.longform)
     started = time.perf_counter()
     # All files in one job: where the backend can, windows of several files share each batch.
-    per_file = pipeline.transcribe_many(args.files, progress=False if args.json else None)
+    run = pipeline.run_many(args.files, progress=False if args.json else None)
     elapsed = time.perf_counter() - started
-    stats = pipeline.last_run
     if not leader:  # every process has the same segments; process 0 prints them
         return None
-    job = {"files": len(args.files), "seconds": round(elapsed, 3), "audio_s": round(stats.audio_s, 3),
-           "rtfx": round(stats.audio_s / elapsed, 2) if elapsed else None, **pipeline.describe()}
-    return job, per_file, pipeline.backend_name
+    job = _job_row(pipeline.describe(), run, elapsed)
+    job["files"] = len(args.files)
+    return job, run.segments, pipeline.backend_name
+
+
+def _job_row(description: dict, run, elapsed: float) -> dict:
+    """The job as a result row (``ResultRow``), without a WER: the CLI has no reference text."""
+    from .bench.record import ResultRow
+
+    row = ResultRow.build(description, phase="cli", seconds=elapsed, reference=None, hypothesis="",
+                          audio_s=run.audio_s, windows=run.windows, tokens=run.tokens,
+                          max_length_hits=run.max_length_hits, peak=(run.peak_rss_mb, run.peak_rss_scope),
+                          decoding=run.decoding, extra=run.extra).as_dict()
+    del row["wer"]
+    return row
 
 
 def _print_transcription(args, job: dict, per_file: list, backend: str) -> None:
@@ -141,7 +152,8 @@ def _corpus(args) -> int:
 
 def _corpus_wer(args, items, label) -> int:
     """Corpus WER of one pipeline over the utterances one by one (and, asked, all of them in order)."""
-    from .backends import make_config, shared_pipeline
+    from .backends import Run, RunStats, make_config, shared_pipeline
+    from .bench.record import ResultRow
     from .corpus import concatenate
     from .metrics import wer
     from .segments import join_text
@@ -151,22 +163,25 @@ def _corpus_wer(args, items, label) -> int:
                                            longform=args.longform))
     paths = [u.path for u in items]
     started = time.perf_counter()
-    if args.one_by_one:  # a transcribe() call per file, as before transcribe_many
-        per_file = [pipeline.transcribe(path) for path in paths]
+    if args.one_by_one:  # a run() call per file, as before run_many
+        runs = [pipeline.run(path) for path in paths]
+        stats = RunStats(audio_s=sum(r.audio_s for r in runs))
+        for one in runs:
+            stats.add(RunStats(one.audio_s, one.windows, one.tokens, one.max_length_hits, one.decoding, one.extra))
+        run = Run.of([r.segments for r in runs], stats, (None, "not measured: one call per file"))
     else:
-        per_file = pipeline.transcribe_many(paths, progress=False if args.json else None)
+        run = pipeline.run_many(paths, progress=False if args.json else None)
     elapsed = time.perf_counter() - started
-    texts = [join_text(segments) for segments in per_file]
-    audio_s = sum(u.duration_s for u in items)
-    result = {"corpus": label, **pipeline.describe(), "utterances": len(items),
-              "files_in": "one transcribe() call each" if args.one_by_one else "one transcribe_many() job",
-              "seconds": round(elapsed, 3), "rtfx": round(audio_s / elapsed, 2),
-              "wer": round(wer([u.text for u in items], texts), 4)}
+    result = ResultRow.from_run(pipeline.describe(), run, phase="corpus", seconds=elapsed,
+                                reference=[u.text for u in items]).as_dict()
+    result.update(corpus=label, utterances=len(items),
+                  files_in="one run() call each" if args.one_by_one else "one run_many() job")
     if args.concatenated:
         whole = concatenate(items)
         result["concatenated_s"] = round(whole.duration_s, 2)
         result["concatenated_wer"] = round(wer(whole.reference, join_text(pipeline.transcribe(whole.samples))), 4)
     if args.json:
+        texts = [join_text(segments) for segments in run.segments]
         json.dump({**result, "transcripts": {u.id: text for u, text in zip(items, texts)}}, sys.stdout, indent=1)
         print()
     else:
@@ -243,7 +258,44 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("results", nargs="+", help="pytest-benchmark JSON files (--benchmark-json or .benchmarks/)")
     r.add_argument("-o", "--output", default="report", help="output directory")
     r.set_defaults(run=_report)
+    h = sub.add_parser("history", help="each benchmark row across saved runs (.benchmarks/), in commit order, with "
+                                       "intervals and step changes marked: history.md and history.png")
+    h.add_argument("storage", nargs="?", default=".benchmarks", help="pytest-benchmark's storage folder")
+    h.add_argument("-o", "--output", default="history", help="output directory")
+    h.add_argument("--machine", default=None, help="machine id folder (default: the one with most runs)")
+    h.add_argument("-k", "--match", default=None, help="only rows whose name contains this")
+    h.set_defaults(run=_history)
+    d = sub.add_parser("docs", help="regenerate the tables in README.md and docs/*.md from their committed "
+                                    "result files (--check: only say which are stale)")
+    d.add_argument("--check", action="store_true", help="exit 1 where a table differs from its result file")
+    d.add_argument("--root", default=".", help="the repository root (default: here)")
+    d.set_defaults(run=_docs)
     return top
+
+
+def _history(args) -> int:
+    from pathlib import Path
+
+    from .history import write_history
+
+    print(write_history(Path(args.storage), Path(args.output), args.machine, args.match))
+    return 0
+
+
+def _docs(args) -> int:
+    from pathlib import Path
+
+    from .docs_tables import regenerate, stale
+
+    root = Path(args.root)
+    if args.check:
+        out_of_date = stale(root)
+        for doc in out_of_date:
+            print(f"{doc}: a table no longer matches its result file: run `asrperf docs`")
+        return 1 if out_of_date else 0
+    for doc in regenerate(root):
+        print(f"regenerated tables in {doc}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

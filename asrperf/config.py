@@ -66,7 +66,8 @@ class PipelineConfig:
     longform: str | None = None  # one of LONGFORMS; None: the backend's native algorithm
     decoding: DecodingSettings = field(default_factory=DecodingSettings)
     threads: int | None = None  # CPU threads; None: the process's CPU affinity count
-    compilation_cache_dir: str | None = None  # JAX persistent compilation cache
+    compilation_cache_dir: str | None = None  # JAX persistent compilation cache (and Inductor's, for torch)
+    compile: str | None = None  # the torch backend: "none" (eager) or "inductor"; None: "inductor"
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:

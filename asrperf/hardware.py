@@ -47,6 +47,31 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@lru_cache(maxsize=1)
+def cpu_flags() -> str:
+    """The CPU's instruction-set flags (/proc/cpuinfo), which compiled kernels are tied to; "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+def vector_isa() -> str:
+    """The widest x86 vector extension this CPU has ("AVX-512", "AVX2", ...): the same model name
+    covers machines with and without AVX-512, and compiled kernels and timings follow the ISA."""
+    flags = set(cpu_flags().split())
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2")):
+        if flag in flags:
+            return name
+    return platform.machine()
+
+
+def machine_name() -> str:
+    """One line naming the machine for result tables: model, ISA and threads."""
+    return f"{cpu_model()}, {vector_isa()}, {cpu_threads()} threads"
+
+
 def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -78,6 +103,7 @@ def machine_summary() -> dict:
     visible, gpu = gpu_status()
     return {
         "cpu_model": cpu_model(),
+        "vector_isa": vector_isa(),
         "cpu_threads": cpu_threads(),
         **{name.replace("-", "_"): package_version(name)
            for name in ("torch", "jax", "jaxlib", "ctranslate2", "transformers", "openai-whisper")},

@@ -9,10 +9,13 @@ stacked beside the warm median).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigurationError
+from .factors import option_label
+from .paired import CONFIDENCE, Ratio, unpaired_ratio, within_run_interval
 
 COLD_PHASES = ("import_s", "load_s", "compile_s", "first_call_s", "second_call_s")
 
@@ -59,8 +62,10 @@ def load_rows(paths: list[Path]) -> list[Row]:
             raise ConfigurationError(f"{path} is not a pytest-benchmark JSON file ({exc})") from None
         machine = data.get("machine_info", {}).get("asrperf", {}).get("cpu_model", "?")
         for bench in data.get("benchmarks", []):
-            row = row_from_benchmark(bench["name"], bench.get("param"), bench["stats"]["median"],
-                                     bench.get("extra_info", {}), machine)
+            info = dict(bench.get("extra_info", {}))
+            if bench["stats"].get("data"):  # the timed rounds themselves: a cold row's are whole processes
+                info["round_s"] = bench["stats"]["data"]
+            row = row_from_benchmark(bench["name"], bench.get("param"), bench["stats"]["median"], info, machine)
             if row is not None:
                 rows.append(row)
     if not rows:
@@ -95,6 +100,24 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(header + lines) + "\n"
 
 
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _row_interval(row: Row) -> tuple[float, float]:
+    """A row's within-run 95 % interval on its rounds; (median, median) where it has fewer than two."""
+    times = [float(t) for t in row.info.get("round_s") or ()]
+    if len(times) < 2:
+        return row.median_s, row.median_s
+    _, low, high = within_run_interval(times)
+    return max(0.0, min(low, row.median_s)), max(high, row.median_s)
+
+
 def plots(rows: list[Row], out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -108,17 +131,18 @@ def plots(rows: list[Row], out_dir: Path) -> list[Path]:
         fig, axes = plt.subplots(1, len(audios), figsize=(6 * len(audios), 0.5 * len(warm) + 2.5), squeeze=False)
         for ax, audio in zip(axes[0], audios):
             group = sorted((r for r in warm if r.audio == audio), key=lambda r: r.median_s)
-            ax.barh([r.label for r in group], [r.median_s for r in group], color="tab:blue")
+            # Error bars: each row's within-run 95 % interval on its rounds (rows measured apart: unpaired).
+            spans = [_row_interval(r) for r in group]
+            xerr = [[r.median_s - low for r, (low, _) in zip(group, spans)],
+                    [high - r.median_s for r, (_, high) in zip(group, spans)]]
+            ax.barh([r.label for r in group], [r.median_s for r in group], xerr=xerr, capsize=3, color="tab:blue")
             for y, r in enumerate(group):
                 rtfx = _number(r.info.get("rtfx"), 1)
                 ax.text(r.median_s, y, f" {rtfx}x" if rtfx else "", va="center", fontsize=8)
-            ax.set_xlim(0, 1.15 * group[-1].median_s)  # room for the longest bar's label
+            ax.set_xlim(0, 1.15 * max(high for _, high in spans))  # room for the longest bar's label
             ax.set_title(f"warm transcription, {audio} audio")
-            ax.set_xlabel("median seconds (label: RTFx)")
-        fig.tight_layout()
-        path = out_dir / "time_per_config.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+            ax.set_xlabel("median seconds, 95 % within-run interval (label: RTFx)")
+        path = _save(fig, out_dir / "time_per_config.png")
         written.append(path)
     cold = [r for r in rows if r.phase == "cold"]
     if cold:
@@ -132,19 +156,20 @@ def plots(rows: list[Row], out_dir: Path) -> list[Path]:
         ax.set_xlabel("seconds in a fresh process (medians over rounds)")
         ax.set_title("cold start, phase by phase: is the second call faster?")
         ax.legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
-        path = out_dir / "cold_vs_warm.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        path = _save(fig, out_dir / "cold_vs_warm.png")
         written.append(path)
     return written
 
 
 def write_report(paths: list[Path], out_dir: Path) -> Path:
     rows = load_rows(paths)
+    pairs = load_pairs(paths) or unpaired_cells(rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     images = plots(rows, out_dir)
-    text = "# asrperf report\n\n" + markdown(rows) + "\n" + factor_markdown(rows) + "".join(f"\n![{p.stem}]({p.name})\n" for p in images)
+    factor_image = factor_plot(pairs, out_dir)
+    images += [factor_image] if factor_image else []
+    text = "# asrperf report\n\n" + factor_markdown(pairs) + "\n" + markdown(rows) + "".join(
+        f"\n![{p.stem}]({p.name})\n" for p in images)
     target = out_dir / "report.md"
     target.write_text(text)
     return target
@@ -163,116 +188,173 @@ def _batch(info: dict) -> str:
     return f"b{size}" if size else "seq"
 
 
-#: (factor, what is held fixed, faster candidate, slower candidate): each a (backend, algorithm) pair.
-#: A cell is the slower candidate's median ÷ the faster candidate's, from the same run: > 1 means the
-#: first named runs faster.
-FACTORS = (
-    ("framework", "sequential", ("jax", "sequential"), ("openai-whisper", "sequential")),
-    ("framework", "chunked", ("jax", "chunked"), ("openai-whisper", "chunked")),
-    ("algorithm", "jax", ("jax", "chunked"), ("jax", "sequential")),
-    ("algorithm", "openai-whisper", ("openai-whisper", "chunked"), ("openai-whisper", "sequential")),
-    ("version", "chunked", ("jax", "chunked"), ("whisper-jax", "chunked")),
-)
+def _times(row: Row) -> list[float]:
+    return [float(t) for t in row.info.get("round_s") or ()]
 
 
 @dataclass(frozen=True)
 class FactorCell:
+    """One factor's ratio: second's time / first's (> 1: the first is faster), with its interval."""
+
     factor: str
     held: str
-    first: Row
-    second: Row
-
-    @property
-    def ratio(self) -> float:
-        return self.second.median_s / self.first.median_s
+    first: str
+    second: str
+    model: str
+    dtype: str
+    audio: str
+    ratio: Ratio
+    note: str = ""
 
     def describe(self) -> str:
-        def name(row: Row) -> str:
-            version = row.info.get("side_env_versions", {}).get("jax") if row.info.get("backend") == "whisper-jax" \
-                else None
-            suffix = f" (JAX {version})" if version else ""
-            return f"{row.info.get('backend')}{suffix} {algorithm(row.info)} {_batch(row.info)}"
-
-        return f"{name(self.first)} vs {name(self.second)}"
+        return f"{self.first} vs {self.second}"
 
 
-def factor_cells(rows: list[Row]) -> list[FactorCell]:
-    """Every factor comparison the rows allow: warm rows of one model, device, dtype and audio.
+def pair_from_benchmark(info: dict) -> FactorCell | None:
+    """A factor pair's row (``benchmarks/test_factors.py``) → its cell; None for any other row."""
+    if info.get("phase") != "pair" or "pair_ratio" not in info:
+        return None
+    return FactorCell(info["factor"], info.get("held", ""), info["first_label"], info["second_label"],
+                      str(info.get("model")), str(info.get("dtype")), str(info.get("audio")),
+                      Ratio.from_dict(info["pair_ratio"]), info.get("factor_note", ""))
 
-    Two chunked rows are paired only at the same batch size; a sequential row pairs with
-    every chunked batch size of the other side.
-    """
-    warm = [r for r in rows if r.phase == "warm"]
-    groups: dict[tuple, list[Row]] = {}
-    for row in warm:
-        key = (row.info.get("model"), row.info.get("device"), row.info.get("dtype"), row.audio)
-        groups.setdefault(key, []).append(row)
+
+def load_pairs(paths: list[Path]) -> list[FactorCell]:
     cells = []
-    for key in sorted(groups, key=str):
-        group = groups[key]
-        for factor, held, (a_backend, a_algo), (b_backend, b_algo) in FACTORS:
-            firsts = [r for r in group if r.info.get("backend") == a_backend and algorithm(r.info) == a_algo]
-            seconds = [r for r in group if r.info.get("backend") == b_backend and algorithm(r.info) == b_algo]
-            for first in sorted(firsts, key=lambda r: r.info.get("batch_size") or 0):
-                for second in seconds:
-                    both_chunked = a_algo == b_algo == "chunked"
-                    if both_chunked and first.info.get("batch_size") != second.info.get("batch_size"):
-                        continue
-                    cells.append(FactorCell(factor, held, first, second))
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        cells += [c for b in data.get("benchmarks", []) if (c := pair_from_benchmark(b.get("extra_info", {})))]
     return cells
 
 
-def factor_markdown(rows: list[Row]) -> str:
-    cells = factor_cells(rows)
-    if not cells:
-        return ("What made the difference: no factor table, since this run has no pair of rows that differ "
-                "in one factor only (run `--asrperf-preset full` with jax and openai-whisper, sequential and "
-                "chunked).\n")
+def _side_label(row: Row, with_options: bool = True) -> str:
+    """The row as ``factors.Side.label`` spells it."""
+    info = row.info
+    compile_mode = f" {option_label('compile', info['compile'])}" if with_options and info.get("compile") else ""
+    batch = f" b{info['batch_size']}" if info.get("batch_size") else ""
+    return f"{info.get('backend')}{compile_mode} {algorithm(info)}{batch}"
+
+
+def unpaired_cells(rows: list[Row]) -> list[FactorCell]:
+    """Factor cells from warm rows measured apart: a Welch interval on log times, labelled unpaired.
+
+    Only where a run has no factor pairs (``test_pair``) for them: the paired cells are the answer.
+    """
+    from .factors import FACTORS
+
+    warm = [r for r in rows if r.phase == "warm" and len(_times(r)) > 1]
+    cells = []
+    for factor in FACTORS:
+        for first in warm:
+            if factor.first.label not in (_side_label(first), _side_label(first, with_options=False)):
+                continue
+            for second in warm:
+                same = all(second.info.get(k) == first.info.get(k) for k in ("model", "device", "dtype"))
+                if not same or second.audio != first.audio:
+                    continue
+                if factor.second.label not in (_side_label(second), _side_label(second, with_options=False)):
+                    continue
+                ratio = unpaired_ratio(_times(second), _times(first))
+                cells.append(FactorCell(factor.name, factor.held, factor.first.label, factor.second.label,
+                                        str(first.info.get("model")), str(first.info.get("dtype")), first.audio,
+                                        ratio, factor.note))
+    return cells
+
+
+def factor_markdown(pairs: list[FactorCell]) -> str:
+    if not pairs:
+        return ("What made the difference: no factor table, since this run has no factor pairs "
+                "(run `pytest benchmarks -k test_pair`, or the quick preset, which includes them).\n")
     lines = ["## What made the difference", "",
-             "Each cell: the second configuration's median ÷ the first's, warm, from this run (> 1: the first "
-             "is faster). Framework = same algorithm, other framework; algorithm = same framework, chunked "
-             "vs sequential long-form; version = asrperf's jax on current JAX vs upstream whisper-jax.", "",
-             "| factor | held fixed | first vs second | model | dtype | audio | speed-up |",
-             "|---|---|---|---|---|---|---:|"]
-    for cell in cells:
-        info = cell.first.info
-        lines.append(f"| {cell.factor} | {cell.held} | {cell.describe()} | {info.get('model')} | "
-                     f"{info.get('dtype')} | {cell.first.audio} | {cell.ratio:.2f}x |")
+             "Each cell: the second configuration's time ÷ the first's (> 1: the first is faster), from pairs "
+             f"timed alternately (ABBA) in one process, with its {int(CONFIDENCE * 100)} % interval; "
+             "\"unpaired\" cells come from rows measured apart (Welch interval on log times).", "",
+             "| factor | held fixed | first vs second | model | dtype | audio | second ÷ first | pairs |",
+             "|---|---|---|---|---|---|---:|---:|"]
+    for cell in pairs:
+        kind = "" if cell.ratio.kind == "paired" else " (unpaired)"
+        lines.append(f"| {cell.factor} | {cell.held} | {cell.describe()} | {cell.model} | {cell.dtype} | "
+                     f"{cell.audio} | {cell.ratio}{kind} | {cell.ratio.n} |")
     return "\n".join(lines) + "\n"
+
+
+def factor_plot(pairs: list[FactorCell], out_dir: Path) -> Path | None:
+    """Each factor's ratio with its interval as an error bar, on a log axis centred on 1."""
+    if not pairs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(pairs) + 1.8))
+    labels = [f"{c.factor}: {c.describe()} [{c.model} {c.audio}]" for c in pairs]
+    values = [c.ratio.value for c in pairs]
+    low = [c.ratio.value - c.ratio.low if math.isfinite(c.ratio.low) else 0 for c in pairs]
+    high = [c.ratio.high - c.ratio.value if math.isfinite(c.ratio.high) else 0 for c in pairs]
+    ax.errorbar(values, range(len(pairs)), xerr=[low, high], fmt="o", capsize=4, color="tab:blue")
+    ax.axvline(1.0, color="gray", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(range(len(pairs)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"second's time ÷ first's (> 1: the first is faster), {int(CONFIDENCE * 100)} % interval")
+    ax.set_title("what made the difference (paired ABBA rounds)")
+    path = _save(fig, out_dir / "factors.png")
+    return path
 
 
 # ---------------------------------------------------------------- terminal summary
 
-def _reference_median(row: Row, rows: list[Row]) -> float | None:
-    """openai-whisper's sequential median for the same model, device, audio and phase."""
+def _reference(row: Row, rows: list[Row]) -> Row | None:
+    """openai-whisper's sequential row for the same model, device, audio and phase."""
     for other in rows:
         i, j = other.info, row.info
         if (i.get("backend") == "openai-whisper" and algorithm(i) == "sequential" and other.audio == row.audio
                 and other.phase == row.phase and i.get("model") == j.get("model")
                 and i.get("device") == j.get("device")):
-            return other.median_s
+            return other
     return None
 
 
-def summary_text(rows: list[Row]) -> str:
-    """The answer on screen at the end of `pytest benchmarks`: one line per row, then the factors."""
-    header = ("backend", "long-form", "model", "dtype", "batch", "audio", "phase", "median s", "RTFx", "WER",
-              "x openai-whisper")
+def _versus_reference(row: Row, rows: list[Row]) -> str:
+    """× openai-whisper: its time ÷ this row's, with an unpaired interval where both have rounds."""
+    reference = _reference(row, rows)
+    if reference is None or not row.median_s:
+        return ""
+    if len(_times(row)) > 1 and len(_times(reference)) > 1:
+        return str(unpaired_ratio(_times(reference), _times(row)))
+    return f"{reference.median_s / row.median_s:.2f}x [no rounds]"
+
+
+def summary_text(rows: list[Row], pairs: list[FactorCell] = ()) -> str:
+    """The answer on screen at the end of `pytest benchmarks`: the factors first, then one line per row."""
+    text = []
+    cells = list(pairs) or unpaired_cells(rows)
+    if cells:
+        paired = all(c.ratio.kind == "paired" for c in cells)
+        text += [f"what made the difference: second's time / first's (> 1: the first is faster), "
+                 f"{int(CONFIDENCE * 100)} % interval, " + ("paired ABBA rounds in one process"
+                                                          if paired else "UNPAIRED rows measured apart")]
+        text += [f"  {c.factor:<29} {c.describe()} [{c.model} {c.audio}]: {c.ratio}" for c in cells]
+        text.append("")
+    header = ("backend", "long-form", "model", "dtype", "batch", "audio", "phase", "median s", "95% (rounds)",
+              "RTFx", "WER", "x openai-whisper (unpaired)")
     table = [header]
     for row in sorted(rows, key=lambda r: (r.audio, r.phase, r.label)):
         i = row.info
-        reference = _reference_median(row, rows)
+        times = _times(row)
+        interval = ""
+        if len(times) > 1:
+            _, low, high = within_run_interval(times)
+            interval = f"[{low:.3f}, {high:.3f}]"
         table.append((
-            str(i.get("backend")), algorithm(i), str(i.get("model")), str(i.get("dtype")), _batch(i), row.audio,
+            str(i.get("backend")) + (f" {option_label('compile', i['compile'])}" if i.get("compile") else ""),
+            algorithm(i),
+            str(i.get("model")), str(i.get("dtype")), _batch(i), row.audio,
             row.phase + (f" cache={i['jax_cache']}" if i.get("jax_cache") else ""),
-            f"{row.median_s:.3f}", _number(i.get("rtfx"), 1), _number(i.get("wer"), 3),
-            f"{reference / row.median_s:.2f}" if reference and row.median_s else "",
+            f"{row.median_s:.3f}", interval, _number(i.get("rtfx"), 1), _number(i.get("wer"), 3),
+            _versus_reference(row, rows),
         ))
     widths = [max(len(line[k]) for line in table) for k in range(len(header))]
-    text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
-    cells = factor_cells(rows)
-    if cells:
-        text += ["", "what made the difference (speed-up of the first over the second, warm medians, this run):"]
-        text += [f"  {c.factor:<9} {c.held:<14} {c.describe()} [{c.first.info.get('model')} {c.first.audio}]: "
-                 f"{c.ratio:.2f}x" for c in cells]
+    text += ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in table]
     return "\n".join(text)

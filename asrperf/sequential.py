@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .decoding_record import TIMESTAMP_PRECISION_S
+from .segments import Segment, make_segment
 
 SAMPLE_RATE = 16_000
 HOP_LENGTH = 160  # samples per log-mel frame
@@ -84,3 +85,14 @@ def seek_loop(content_frames: int, decode_window: Callable[[int, int], Sequence[
         seek += advance
         windows += 1
     return segments, windows
+
+
+def transcript(pieces: Sequence[SeekSegment], decode_text: Callable[[list[int]], str], eot: int,
+               audio_s: float) -> list[Segment]:
+    """The seek loop's segments as openai-whisper returns them: those of zero length or without text left out."""
+    segments = []
+    for piece in pieces:
+        text = decode_text([t for t in piece.tokens if t < eot])
+        if piece.start != piece.end and text.strip():
+            segments.append(make_segment(piece.start, piece.end, text, fallback_end=audio_s))
+    return [s for s in segments if s.text]

@@ -70,6 +70,8 @@ BENCHMARK_MAX_WER = {
     # real-all (237 s in order) 0.056 - 0.101 across backends; real-utt (LJ001-0001, 27 words) 0.037.
     "real-utt": 0.35,
     "real-all": 0.20,
+    # real-1min, the first 8 LJ clips in order (54 s): 0.008 for jax and torch chunked, 2026-12-01.
+    "real-1min": 0.20,
     # Corpus WER, each utterance its own file (benchmarks/test_corpus.py): the synthetic 48 measured
     # 0.141 - 0.156 on a subset of 24 (tests/test_algorithms.py), LJ Speech's 32 clips 0.069 - 0.074.
     "files": 0.30,
@@ -80,9 +82,50 @@ BENCHMARK_MAX_WER_DEFAULT = 0.35
 
 
 def benchmark_max_wer(model: str, audio: str) -> float:
-    """The WER a benchmark row of ``model`` on audio case ``audio`` may not exceed."""
+    """The per-audio WER ceiling of a row with no calibration of its own (see ``row_limits``)."""
     del model  # one limit for every model: see above
     return BENCHMARK_MAX_WER.get(audio, BENCHMARK_MAX_WER_DEFAULT)
+
+
+# ---------------------------------------------------------------- per-row limits
+# One ceiling per audio case lets a row lose a whole 30 s window and pass: 5 minutes measure
+# 0.079-0.126 across backends against a ceiling of 0.30. Each row that has been calibrated gets
+# its own limit instead: its measured WER plus a small headroom (+0.02 absolute, or +20 %
+# relative where that is larger), and its token count, which a hallucination loop or a dropped
+# window moves. Calibrations live in ``asrperf/calibration.json`` (written by
+# ``python -m asrperf.bench.calibrate RESULTS.json...`` from benchmark result files, with the
+# run, machine and date); transcripts are deterministic for given weights, so a CPU run
+# calibrates any CPU, up to float rounding flipping a token here and there.
+#: Headroom over a row's calibrated WER: absolute, or relative where that is larger.
+ROW_WER_HEADROOM_ABS = 0.02
+ROW_WER_HEADROOM_REL = 0.20
+#: A row's token count this far (relative) from its calibrated count warns...
+ROW_TOKENS_WARN = 0.05
+#: ...and this far fails: a loop that repeats a phrase to the token limit, or lost windows.
+ROW_TOKENS_FAIL = 0.25
+
+
+@dataclass(frozen=True)
+class RowLimits:
+    max_wer: float
+    tokens: int | None  # the calibrated token count (None: not calibrated)
+    source: str  # where the limit comes from
+
+    def token_deviation(self, tokens: int) -> float | None:
+        return None if not self.tokens else abs(tokens - self.tokens) / self.tokens
+
+
+def row_limits(backend: str, longform: str, model: str, dtype: str, audio: str) -> RowLimits:
+    """The limits a benchmark row of this configuration is held to (calibrated where measured)."""
+    from .calibration import calibrated
+
+    entry = calibrated(backend, longform, model, dtype, audio)
+    if entry is None:
+        return RowLimits(benchmark_max_wer(model, audio), None,
+                         f"not calibrated: the {audio!r} ceiling for every backend")
+    headroom = max(ROW_WER_HEADROOM_ABS, ROW_WER_HEADROOM_REL * entry["wer"])
+    return RowLimits(round(entry["wer"] + headroom, 4), entry["tokens"],
+                     f"calibrated: WER {entry['wer']:.4f}, {entry['tokens']} tokens ({entry['measured']})")
 
 
 # ---------------------------------------------------------------- one algorithm, two frameworks
@@ -98,6 +141,23 @@ def benchmark_max_wer(model: str, audio: str) -> float:
 # apart by far more (per-window instead of whole-audio normalisation changes the log-mel by 0.59).
 #: Pairwise WER between jax and openai-whisper at a fixed long-form algorithm (5 min and corpus).
 MAX_SAME_ALGORITHM_PAIRWISE_WER = 0.03
+#: The same on about a minute (tests/test_algorithms.py, the laptop check), where the transcripts
+#: are compared whole: identical on the 2-core EPYC (AVX-512), 2026-12-01, sequential and chunked;
+#: this allows one word in a hundred to differ where another CPU rounds a logit the other way.
+MAX_SAME_ALGORITHM_PAIRWISE_WER_SHORT = 0.01
+# tests/test_torch_whisper.py: asrperf's PyTorch port against its JAX port at the same algorithm and
+# batch (chunked b8, sequential b1) and against openai-whisper (sequential); tiny.en float32, 1 min
+# composed (audio_case("1min")) and the first 4 agreement clips (LJ Speech where present).
+# Measured 2026-12-01 on the 2-core AMD EPYC (shared with parallel jobs), also on 5 min composed:
+# identical segments and token counts in all 15 comparisons, pairwise WER 0.000 everywhere, no token
+# flipped by rounding:
+#   torch inductor b8 and torch eager b8 vs jax b8, chunked:   1 min 180 tokens / 3 windows, 5 min 925 / 15,
+#                                                              4 clips 88 / 4 (one batch)
+#   torch eager vs torch inductor, chunked b8:                 the same three inputs, identical
+#   torch sequential vs jax sequential and vs openai-whisper:  1 min 133 / 2, 5 min 741 / 13, 4 clips 88 / 4
+# The limit is the issue's (19): room for a flipped token on another CPU, far below a wrong rule.
+#: Pairwise WER between the torch port and jax (or openai-whisper) at a fixed algorithm where tokens differ.
+MAX_TORCH_PAIRWISE_WER = 0.01
 #: jax's whole-audio log-mel (sequential) against openai-whisper's: largest absolute difference
 #: (values in about [-1, 1.5]); measured 5.1e-5 on two utterances 31 s apart, one 10x quieter.
 MAX_LOG_MEL_ABS_ERROR = 1e-4
@@ -138,7 +198,14 @@ MAX_FLOAT32_PRODUCT_RELATIVE_ERROR = 1e-5
 # jax bfloat16 b8            chunked     0.0686             0.0560
 # transformers float32 b4/8  chunked     0.0686             0.0975   one seam repeats 26 words
 # whisper-jax float32        chunked     0.0686             0.0776   upstream, JAX 0.4.30 side env
+# whisper-cpp float16        sequential  0.0704             0.0596   whisper.cpp 1.8.5 (pywhispercpp 1.5.1),
+#                                                                     its own seek loop; 2026-12-01
 # =========================  ==========  =================  ======================================
+#
+# whisper-cpp (float16 ggml file, float16 products) against openai-whisper sequential, clips one by
+# one: pairwise 0.014 over the 32 clips, at most 0.143 on one clip (LJ001-0031, 2 of 14 words);
+# 24 of 32 clips word for word. Within REAL_SPEECH_AGREEMENT below, which tests/test_whisper_cpp.py
+# holds it to on the first clips (the full corpus is measured here, not in `-m cpu`).
 #
 # Clips one by one, pairwise between any two of the b1/b4/unbatched rows (the agreement tests'
 # pipelines): at most 0.016 over the corpus and 0.143 on one clip
@@ -158,6 +225,7 @@ REAL_SPEECH_MAX_WER = {
     ("openai-whisper", "chunked"): 0.10,
     ("transformers", "chunked"): 0.10,
     ("whisper-jax", "chunked"): 0.10,
+    ("whisper-cpp", "sequential"): 0.10,
 }
 
 
@@ -212,3 +280,19 @@ MAX_WER_JAX_ABOVE_OPENAI_ONE_MINUTE = 0.05
 MAX_WORD_COUNT_DRIFT = 0.10
 #: jax bfloat16 on every 8th corpus utterance (the synthetic corpus: 0.164 over all 48).
 MAX_WER_JAX_BFLOAT16_SUBSET = 0.25
+
+
+# ---------------------------------------------------------------- the regression gate (asrperf/bench/gate.py)
+# The gate compares one row (same backend, weights, decoding and audio) between two revisions. A
+# revision that does not touch decoding gives the same transcript word for word (greedy decoding is
+# deterministic here); one that changes a kernel's float rounding can flip a word, as the frameworks'
+# agreement above shows; a lost 30 s window of one minute drops about half its words (WER +0.5), and a
+# hallucination loop adds up to 224 tokens a window.
+#: Head's WER may exceed base's on a row by this much, or by one word of the reference where that is more
+#: (one word of real-utt's 27 is 0.037): a flipped word passes, a lost window or a wrong sentence does not.
+GATE_MAX_WER_RISE = 0.02
+#: Head's token count may differ from base's by this share of it (a real-utt row samples about 40 tokens,
+#: a minute about 200, with timestamps)...
+GATE_MAX_TOKEN_CHANGE = 0.05
+#: ...or by this many tokens, where that is more: one flipped word can re-tokenise into one or two more.
+GATE_TOKEN_CHANGE_FLOOR = 2

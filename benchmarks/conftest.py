@@ -8,7 +8,7 @@ import pytest
 
 from conftest import corpus_dir
 
-from .matrix import FILE_AUDIO, SLOW_AUDIO, cases
+from .matrix import FILE_AUDIO, QUICK_CACHE_MODES, SLOW_AUDIO, cases, factor_pairs
 
 #: cold jax rows: no persistent cache, an empty one each round, one filled before timing
 JAX_CACHE_MODES = ("off", "miss", "hit")
@@ -20,6 +20,12 @@ def pytest_addoption(parser):
                     help="which slice of the matrix to run (default: quick)")
     group.addoption("--asrperf-rounds", type=int, default=3, help="timed rounds per warm benchmark (>= 3)")
     group.addoption("--asrperf-cold-rounds", type=int, default=3, help="fresh processes per cold benchmark")
+    group.addoption("--asrperf-calibrate", action="store_true",
+                    help="a calibration pass: one untimed-quality round per row (no warm-up, 2 pairs, 1 cold "
+                         "round), each row held to its audio case's ceiling only; then "
+                         "`python -m asrperf.bench.calibrate RESULTS.json` writes the per-row limits")
+    group.addoption("--asrperf-pairs", type=int, default=6,
+                    help="ABBA pairs per factor row (test_pair), after one warm-up call of each side (>= 2)")
 
 
 def _wanted(config, case) -> bool:
@@ -38,6 +44,8 @@ def _mentions_article(markexpr: str) -> bool:
 
 
 def pytest_generate_tests(metafunc):
+    if "pair" in metafunc.fixturenames:
+        _generate_pairs(metafunc)
     if "case" not in metafunc.fixturenames:
         return
     config = metafunc.config
@@ -63,10 +71,25 @@ def pytest_generate_tests(metafunc):
         if not variants:
             params.append(pytest.param(case, id=case.id, marks=marks))
             continue
-        # The persistent compilation cache exists for jax only: other backends get no cache rows at all.
-        for cache in JAX_CACHE_MODES if case.backend == "jax" else ("off",):
+        # A persistent compilation cache exists for jax and torch-inductor only: others get no cache rows.
+        modes = JAX_CACHE_MODES if case.backend == "jax" or case.compile == "inductor" else ("off",)
+        if config.getoption("--asrperf-preset") == "quick":
+            modes = QUICK_CACHE_MODES.get(case.backend, modes)
+        for cache in modes:
             params.append(pytest.param(case, cache, id=f"{case.id}-{cache}", marks=marks))
     metafunc.parametrize("case,jax_cache" if variants else "case", params)
+
+
+def _generate_pairs(metafunc):
+    """The factor pairs of the preset, each side a Case; a pair runs only if both sides pass the filters."""
+    config = metafunc.config
+    params = []
+    for factor, first, second in factor_pairs(config.getoption("--asrperf-preset"), corpus_dir(config)):
+        if _wanted(config, first) and _wanted(config, second):
+            marks = [pytest.mark.gpu if first.device == "gpu" else pytest.mark.cpu]
+            params.append(pytest.param((factor, first, second), id=f"{factor.id}-{first.model}-{first.device}-"
+                                       f"{first.dtype}-{first.audio}", marks=marks))
+    metafunc.parametrize("pair", params)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -77,16 +100,18 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, config):
-    """The answer on screen: each row with its × openai-whisper, then what made the difference."""
+    """The answer on screen: what made the difference (paired, with intervals), then each row."""
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
     from asrperf.hardware import cpu_model
-    from asrperf.report import row_from_benchmark, summary_text
+    from asrperf.report import pair_from_benchmark, row_from_benchmark, summary_text
 
-    rows = [row_from_benchmark(b.name, b.param, b.stats.median, b.extra_info, cpu_model())
-            for b in session.benchmarks if not b.has_error and b.stats]
-    rows = [r for r in rows if r is not None]
-    if rows:
-        terminalreporter.write_sep("=", f"asrperf summary ({cpu_model()}; x openai-whisper = its median / this one)")
-        terminalreporter.write_line(summary_text(rows))
+    done = [b for b in session.benchmarks if not b.has_error and b.stats]
+    # Each row's interval from its own timed rounds (a cold row's: whole fresh processes).
+    rows = [r for b in done if (r := row_from_benchmark(b.name, b.param, b.stats.median,
+                                                        {**b.extra_info, "round_s": list(b.stats.data)}, cpu_model()))]
+    pairs = [c for b in done if (c := pair_from_benchmark(b.extra_info))]
+    if rows or pairs:
+        terminalreporter.write_sep("=", f"asrperf summary ({cpu_model()})")
+        terminalreporter.write_line(summary_text(rows, pairs))

@@ -21,11 +21,26 @@ class Case:
     batch_size: int | None
     longform: str  # "sequential" or "chunked": always spelled out, so ids say what ran
     audio: str
+    compile: str | None = None  # the torch backend's compile option ("none" | "inductor"); None elsewhere
 
     @property
     def id(self) -> str:
         batch = f"b{self.batch_size}" if self.batch_size else "bnone"
-        return f"{self.backend}-{self.model}-{self.device}-{self.dtype}-{batch}-{self.longform}-{self.audio}"
+        return f"{self.label}-{self.model}-{self.device}-{self.dtype}-{batch}-{self.longform}-{self.audio}"
+
+    @property
+    def label(self) -> str:
+        """The backend, with the torch backend's compile mode: ``torch-inductor`` or ``torch-eager``.
+
+        In the id's first part, so the two torch rows are told apart at a glance and the ids of
+        every other backend stay as they were (saved baselines are matched by id).
+        """
+        return f"{self.backend}-{COMPILE_LABELS[self.compile]}" if self.compile else self.backend
+
+    @property
+    def options(self) -> dict:
+        """Pipeline options beyond the fields above, for ``make_config``."""
+        return {"compile": self.compile} if self.compile else {}
 
     @property
     def native(self) -> bool:
@@ -33,12 +48,25 @@ class Case:
         return self.longform == native_longform(self.backend, self.batch_size)
 
 
+#: How a compile mode reads in ids: "none" is eager PyTorch.
+COMPILE_LABELS = {"none": "eager", "inductor": "inductor"}
+
+
 def native_longform(backend: str, batch_size: int | None) -> str:
     return make_config(backend, batch_size=batch_size).longform
 
 
-# (backend, model, device, dtype, batch_size[, longform]); no longform: the backend's native one
+# (backend, model, device, dtype, batch_size[, longform[, compile]]); no longform: the backend's native
+# one; compile: the torch backend's mode ("inductor" where not given)
 PIPELINES = [
+    # asrperf's PyTorch port beside its JAX one (same algorithm and batch), compiled and eager.
+    ("torch", "tiny.en", "cpu", "float32", 8, "chunked", "inductor"),
+    ("torch", "tiny.en", "cpu", "float32", 8, "chunked", "none"),
+    ("torch", "tiny.en", "cpu", "float32", None, "sequential", "inductor"),
+    # On the GPU (written without one at hand): half precision, CUDA graphs (compile's reduce-overhead).
+    ("torch", "tiny.en", "gpu", "float16", 8, "chunked", "inductor"),
+    ("torch", "tiny.en", "gpu", "bfloat16", 8, "chunked", "inductor"),
+    ("torch", "tiny.en", "gpu", "float16", 8, "chunked", "none"),
     ("openai-whisper", "tiny.en", "cpu", "float32", None),
     ("jax", "tiny.en", "cpu", "float32", 8),
     ("jax", "tiny.en", "cpu", "bfloat16", 8),
@@ -54,6 +82,11 @@ PIPELINES = [
     ("whisper-jax", "tiny.en", "cpu", "float32", 8),
     ("whisper-jax", "base", "cpu", "float32", 8),
     ("openai-whisper", "base", "cpu", "float32", None),
+    # whisper.cpp: float16 is its converter's default file (float16 matrices, float32 vectors), what its
+    # users run; float32 (its use-f32 file) is every product in float32, as in the other float32 rows.
+    ("whisper-cpp", "tiny.en", "cpu", "float16", None),
+    ("whisper-cpp", "tiny.en", "cpu", "float32", None),
+    ("whisper-cpp", "base", "cpu", "float16", None),
     ("jax", "base", "cpu", "float32", 8),
     ("openai-whisper", "tiny.en", "gpu", "float16", None),
     ("jax", "tiny.en", "gpu", "float16", 8),
@@ -89,26 +122,31 @@ PIPELINES += [
 # real-*: a real-speech corpus's first utterance and all of it in order (asrperf/bench/audio_cases.py),
 # generated only where a corpus is in use (--asrperf-corpus, default ../shared/realspeech/ljspeech).
 # files, real-files: the corpus benchmark's file sets (every utterance its own file, one job).
-AUDIO = ["utt", "1min", "5min", "30min", "real-utt", "real-all", "files", "real-files"]
+AUDIO = ["utt", "1min", "5min", "30min", "real-utt", "real-1min", "real-all", "files", "real-files"]
 SLOW_AUDIO = {"30min"}
 #: cold rows: a fresh process per round, so only the shortest inputs
 SHORT_AUDIO = ("utt", "real-utt")
 #: only the corpus benchmark (benchmarks/test_corpus.py) takes these
 FILE_AUDIO = FILE_CASES
 
+#: the quick preset's dtype where it is not float32: whisper.cpp's own default file
+QUICK_DTYPE = {"whisper-cpp": "float16"}
+#: The quick preset beyond its factor pairs (which are the answer: ``factor_pairs``). Cold starts on
+#: one utterance (and its warm row, seconds): backend -> its batch size there.
+QUICK_SHORT = {"jax": 8, "torch": 8, "openai-whisper": None, "faster-whisper": None, "whisper-cpp": None}
+#: Many files in one job: jax batching across files, against openai-whisper and the fastest peer.
+QUICK_FILES = {("jax", 8), ("openai-whisper", None), ("faster-whisper", None)}
+#: Cold-row cache modes in the quick preset, where fewer than all: a torch "miss" or "off" round
+#: compiles from scratch (about a minute on two cores), so quick keeps the cached start a user sees.
+QUICK_CACHE_MODES = {"torch": ("hit",)}
 # Each preset is a predicate over (case, the quick audio cases: real speech where a corpus is in use).
 PRESETS = {
-    # make bench: every available backend on tiny.en, CPU, short inputs; minutes, not hours.
-    "quick": lambda c, quick: c.model == "tiny.en" and c.device == "cpu" and c.audio in quick
-    and c.dtype == "float32" and (
-        # The corpus: every backend at each batch size, and openai-whisper batched across files too;
-        # not whisper-jax, which takes 6-8 s a file here (it batches within a file only: 13 min a row).
-        (c.audio in FILE_AUDIO and (c.native or c.backend == "openai-whisper") and c.backend != "whisper-jax")
-        or c.audio not in FILE_AUDIO and (
-            (c.native and (c.backend not in ("jax", "transformers") or c.batch_size == 8)
-             and (c.backend != "faster-whisper" or c.batch_size is None))
-            # The other algorithm on each framework: warm on long-form audio only (cold rows use short audio).
-            or (not c.native and c.audio == quick[-1]))),
+    # make bench: the factor pairs (benchmarks/test_factors.py), then cold starts and many files in one
+    # job for the backends a user chooses between; tiny.en, CPU. The full preset keeps completeness.
+    "quick": lambda c, quick: c.model == "tiny.en" and c.device == "cpu" and c.native and c.compile != "none"
+    and c.dtype == QUICK_DTYPE.get(c.backend, "float32") and c.audio in quick and (
+        (c.audio in SHORT_AUDIO and c.backend in QUICK_SHORT and c.batch_size == QUICK_SHORT[c.backend])
+        or (c.audio in FILE_AUDIO and (c.backend, c.batch_size) in QUICK_FILES)),
     # The article's table: large-v2 on GPU (dtypes x batch), base and large on CPU, 30+ min audio.
     "article": lambda c, quick: c.audio in ("1min", "30min")
     and (c.model == "large-v2" or c.model == "base" and c.device == "cpu"),
@@ -116,10 +154,33 @@ PRESETS = {
 }
 
 
+def factor_pairs(preset: str, corpus_dir=None) -> list[tuple]:
+    """(factor, first case, second case) for each factor pair the preset measures (``asrperf.factors``).
+
+    quick: the quick factors on tiny.en and about a minute of speech (real where a corpus is in use),
+    enough windows for both long-form algorithms to differ; full: every factor, tiny.en and base,
+    on that minute and on 5 minutes. The article preset has no pairs.
+    """
+    from asrperf.factors import FACTORS
+
+    short = "real-1min" if corpus_dir is not None else "1min"
+    if preset == "quick":
+        grid = [(f, "tiny.en", short) for f in FACTORS if f.quick]
+    elif preset == "full":
+        grid = [(f, model, audio) for f in FACTORS for model in ("tiny.en", "base") for audio in (short, "5min")]
+    else:
+        return []
+    return [(factor, *(Case(side.backend, model, "cpu", side.dtype, side.batch_size, side.longform, audio,
+                            dict(side.options).get("compile"))
+                       for side in (factor.first, factor.second)))
+            for factor, model, audio in grid]
+
+
 def _case(pipeline: tuple, audio: str) -> Case:
-    backend, model, device, dtype, batch_size, *longform = pipeline
-    algorithm = longform[0] if longform else native_longform(backend, batch_size)
-    return Case(backend, model, device, dtype, batch_size, algorithm, audio)
+    backend, model, device, dtype, batch_size, *rest = pipeline
+    algorithm = rest[0] if rest else native_longform(backend, batch_size)
+    compile_mode = rest[1] if len(rest) > 1 else "inductor" if backend == "torch" else None
+    return Case(backend, model, device, dtype, batch_size, algorithm, audio, compile_mode)
 
 
 def cases(preset: str, corpus_dir=None) -> list[Case]:

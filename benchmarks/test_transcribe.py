@@ -15,30 +15,25 @@ import sys
 from asrperf.backends import release_all_shared
 from asrperf.backends.devices import reset_peak_device_memory
 from asrperf.bench.audio_cases import audio_case, audio_case_file
-from asrperf.bench.record import peak_rss_mb, row
-from asrperf.segments import join_text
+from asrperf.bench.record import ResultRow
 from conftest import corpus_dir
 
-from .checks import assert_transcribed, skip_unless_runnable
+from .checks import assert_transcribed, calibrating, skip_unless_runnable, timing
 from .matrix import SHORT_AUDIO
 
 
 def test_warm(benchmark, pipeline, case, request):
     skip_unless_runnable(case)
-    pipe = pipeline(case.backend, case.model, case.device, case.dtype, case.batch_size, longform=case.longform)
+    pipe = pipeline(case.backend, case.model, case.device, case.dtype, case.batch_size, longform=case.longform,
+                    **case.options)
     audio = audio_case(case.audio, corpus_dir(request.config))
-    rounds = max(3, request.config.getoption("--asrperf-rounds"))
     reset_peak_device_memory(case.backend)  # each GPU row reports its own peak, not the session's
-    segments = benchmark.pedantic(pipe.transcribe, args=(audio.samples,), rounds=rounds, warmup_rounds=1,
-                                  iterations=1)
-    stats = pipe.last_run
-    info = row(
-        pipe.describe(), phase="warm", audio_s=stats.audio_s, seconds=benchmark.stats.stats.median,
-        reference=audio.reference, hypothesis=join_text(segments), tokens=stats.tokens,
-        max_length_hits=stats.max_length_hits, peak_rss=peak_rss_mb(), model=case.model,
-    )
+    run = benchmark.pedantic(pipe.run, args=(audio.samples,), iterations=1, **timing(request.config))
+    stats = benchmark.stats.stats
+    info = ResultRow.from_run(pipe.describe(), run, phase="warm", seconds=stats.median, reference=audio.reference,
+                              round_s=stats.data).as_dict()
     benchmark.extra_info.update(info, audio=case.audio, audio_source=audio.source)
-    assert_transcribed(case, benchmark.extra_info)
+    assert_transcribed(case, benchmark.extra_info, calibrating(request.config))
 
 
 def cold_command(case, audio_path, cache_dir=None, threads=None):
@@ -50,11 +45,14 @@ def cold_command(case, audio_path, cache_dir=None, threads=None):
         command += ["--batch-size", str(case.batch_size)]
     if cache_dir:
         command += ["--compilation-cache-dir", str(cache_dir)]
+    if case.compile:
+        command += ["--compile", case.compile]
     return command
 
 
 def test_cold(benchmark, case, jax_cache, tmp_path_factory, request):
-    # jax_cache is "off" for every backend, and also "miss" / "hit" for jax (benchmarks/conftest.py).
+    # jax_cache is "off" for every backend, and also "miss" / "hit" for jax and torch-inductor (its on-disk
+    # cache; benchmarks/conftest.py).
     skip_unless_runnable(case)
     if case.device == "gpu":
         release_all_shared()  # the fresh child process gets the whole GPU
@@ -82,22 +80,25 @@ def test_cold(benchmark, case, jax_cache, tmp_path_factory, request):
             raise RuntimeError(f"cold run failed: {out.stderr[-2000:]}")
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
-    benchmark.pedantic(run_process, setup=setup, rounds=request.config.getoption("--asrperf-cold-rounds"),
+    cold_rounds = 1 if calibrating(request.config) else request.config.getoption("--asrperf-cold-rounds")
+    benchmark.pedantic(run_process, setup=setup, rounds=cold_rounds,
                        iterations=1)
     medians = {phase: statistics.median(r[phase] for r in runs)
                for phase in ("import_s", "load_s", "compile_s", "first_call_s", "second_call_s")}
     # Every round transcribes the same audio with the same weights; the median round's text is scored.
     middle = sorted(runs, key=lambda r: r["first_call_s"])[len(runs) // 2]
     audio = audio_case(case.audio, corpus_dir(request.config))
-    info = row(middle, phase="cold", audio_s=middle["audio_s"], seconds=medians["first_call_s"],
-               reference=audio.reference, hypothesis=middle["text"], tokens=middle["tokens"],
-               max_length_hits=middle["max_length_hits"], peak_rss=middle["peak_rss_mb"], model=case.model)
+    info = ResultRow.build(middle["description"], phase="cold", seconds=medians["first_call_s"],
+                           reference=audio.reference, hypothesis=middle["text"], **middle["run"],
+                           round_s=benchmark.stats.stats.data).as_dict()
     info.update({phase: round(value, 3) for phase, value in medians.items()})
     info["compilation_cache"] = [r["compilation_cache"] for r in runs]
     if case.backend == "jax":
         info["jax_cache"] = jax_cache
+    if case.compile == "inductor":
+        info["inductor_cache"] = jax_cache
     benchmark.extra_info.update(info, audio=case.audio, audio_source=audio.source)
-    assert_transcribed(case, benchmark.extra_info)
+    assert_transcribed(case, benchmark.extra_info, calibrating(request.config))
 
 
 test_cold.audio_cases = SHORT_AUDIO

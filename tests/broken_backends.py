@@ -2,7 +2,9 @@
 
 ``ASRPERF_BROKEN=empty`` makes openai-whisper's pipeline return nothing, instantly;
 ``ASRPERF_BROKEN=garbage`` makes it return the same wrong sentence; ``ASRPERF_BROKEN=crash``
-makes building it raise an ordinary bug. None of these may pass or skip as a benchmark row.
+makes building it raise an ordinary bug; ``ASRPERF_BROKEN=lost-window`` runs the real jax
+pipeline but drops what it transcribed in one 30 s stretch (about a tenth of five minutes),
+the failure a per-audio ceiling let through. None of these may pass or skip as a benchmark row.
 """
 
 from __future__ import annotations
@@ -11,26 +13,51 @@ import os
 
 import numpy as np
 
-from asrperf.backends import BackendInfo, Pipeline, register
+from asrperf.backends import BackendInfo, Pipeline, RunStats, register
 from asrperf.segments import Segment
 
 
 class BrokenPipeline(Pipeline):
     backend_name = "openai-whisper"
 
-    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
-        self.last_run.windows = 1
+    def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
+        stats.windows = 1
         if os.environ["ASRPERF_BROKEN"] == "garbage":
-            return [Segment(0.0, self.last_run.audio_s, "the quick brown fox jumps over the lazy dog")]
+            return [Segment(0.0, stats.audio_s, "the quick brown fox jumps over the lazy dog")]
         return []
 
 
+#: The stretch the lost-window stand-in drops, in seconds of audio.
+LOST_WINDOW_S = (120.0, 150.0)
+
+
 def build(config):
-    if os.environ["ASRPERF_BROKEN"] == "crash":
+    broken = os.environ["ASRPERF_BROKEN"]
+    if broken == "crash":
         raise RuntimeError("a bug while building the pipeline")
+    if broken == "lost-window":
+        return _losing_a_window(config)
     return BrokenPipeline(config, "float32")
 
 
+def _losing_a_window(config):
+    from asrperf.backends.jax_whisper.pipeline import build as build_jax
+
+    pipe = build_jax(config)
+    transcribe = pipe._transcribe
+
+    def without_one_window(samples, stats):
+        start, end = LOST_WINDOW_S
+        return [s for s in transcribe(samples, stats) if not start <= s.start < end]
+
+    pipe._transcribe = without_one_window
+    return pipe
+
+
 def pytest_configure(config):
+    if os.environ.get("ASRPERF_BROKEN") == "lost-window":
+        register(BackendInfo(name="jax", module=__name__, requires=("jax",), install="-",
+                             summary="the jax pipeline, losing one window", longforms=("chunked", "sequential")))
+        return
     register(BackendInfo(name="openai-whisper", module=__name__, requires=(), install="-",
                          summary="a deliberately broken stand-in", longforms=("sequential", "chunked")))

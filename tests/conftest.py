@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,6 +38,17 @@ def encode_audio(path, samples: np.ndarray, rate: int, codec: str, channels: int
             container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests (a 120-minute input) run only when -m names them: `-m cpu` is the laptop check."""
+    if re.search(r"\bslow\b", config.getoption("-m") or ""):
+        return
+    here = Path(__file__).parent
+    slow = [item for item in items if item.get_closest_marker("slow") and here in item.path.parents]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item not in slow]
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from asrperf.metrics import wer
 
 from .corpus_runs import AGREEMENT_BACKENDS, agreement_utterances
 
-pytestmark = pytest.mark.cpu
+# Every backend over the whole corpus: a calibration run (make test), not the laptop check.
+pytestmark = pytest.mark.calibration
 
 
 @pytest.fixture(scope="module")

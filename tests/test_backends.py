@@ -19,7 +19,8 @@ BACKENDS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None), ("tr
 def transcripts(request, pipeline):
     backend, batch = request.param
     pipe = pipeline(backend, "tiny.en", batch_size=batch)
-    return pipe, [pipe.transcribe(u.path) for u in SUBSET]
+    runs = [pipe.run(u.path) for u in SUBSET]
+    return pipe, [r.segments for r in runs], runs[-1]
 
 
 def check_schema(segments, duration):
@@ -34,24 +35,24 @@ def check_schema(segments, duration):
 
 
 def test_segments_follow_the_contract(transcripts):
-    _, outputs = transcripts
+    _, outputs, _ = transcripts
     for utterance, segments in zip(SUBSET, outputs):
         assert segments, f"no speech found in {utterance.id}"
         check_schema(segments, utterance.duration_s)
 
 
 def test_run_stats_and_description(transcripts):
-    pipe, _ = transcripts
-    stats = pipe.last_run
+    pipe, _, stats = transcripts
     assert stats.audio_s == pytest.approx(SUBSET[-1].duration_s, abs=1e-3)
     assert stats.windows >= 1 and stats.tokens > 0 and stats.max_length_hits == 0
     info = pipe.describe()
     assert info["backend"] == pipe.backend_name and info["model"] == "tiny.en"
     assert info["decoding"].startswith("greedy t=0.0 beam=1 fallback=none prev_text=off")
+    assert info["weights_sha256"] and stats.decoding is not None  # from the loaded weights, and the call
 
 
 def test_empty_audio_gives_no_segments(transcripts):
-    pipe, _ = transcripts
+    pipe, _, _ = transcripts
     assert pipe.transcribe(np.zeros(0, np.float32)) == []
 
 
@@ -71,9 +72,10 @@ def test_base_multilingual_model_forced_to_english(pipeline, backend, batch):
 def test_faster_whisper_batched_consumes_its_generator(pipeline):
     pipe = pipeline("faster-whisper", "tiny.en", batch_size=4)
     utterance = utterances()[3]
-    segments = pipe.transcribe(utterance.path)
+    run = pipe.run(utterance.path)
+    segments = run.segments
     check_schema(segments, utterance.duration_s)
-    assert pipe.last_run.tokens > 0 and wer(utterance.text, join_text(segments)) <= tolerances.MAX_WER_BATCHED_ONE_UTTERANCE
+    assert run.tokens > 0 and wer(utterance.text, join_text(segments)) <= tolerances.MAX_WER_BATCHED_ONE_UTTERANCE
 
 
 def test_upstream_whisper_jax_reports_why_it_is_unavailable(monkeypatch, tmp_path):

@@ -31,19 +31,25 @@ RUNS = {
     "faster-whisper sequential": dict(backend="faster-whisper"),
     "faster-whisper chunked": dict(backend="faster-whisper", batch_size=4),
     "transformers chunked": dict(backend="transformers", batch_size=4),
+    "torch chunked": dict(backend="torch", batch_size=8),  # tests/test_torch_whisper.py's compiled pipeline
+    "torch sequential": dict(backend="torch", longform="sequential", compile="none"),
+    "whisper-cpp sequential": dict(backend="whisper-cpp"),
 }
+#: fields a backend's library cannot be told to match, each named in the backend's upstream_rules
+#: (tests/test_whisper_cpp.py checks what the differences are)
+UPSTREAM_DIFFERENCES = {"whisper-cpp sequential": {"max_new_tokens", "suppress_tokens"}}
 
 
 @pytest.fixture(scope="module")
 def runs(pipeline):
-    """name → (pipeline, transcript of UTTERANCE, its decoding record)."""
+    """name → (pipeline, transcript of UTTERANCE, its decoding record, the Run)."""
     done = {}
 
     def get(name):
         if name not in done:
             pipe = pipeline(**RUNS[name])
-            text = join_text(pipe.transcribe(UTTERANCE.path))
-            done[name] = (pipe, text, DecodingRecord.from_dict(pipe.describe()["decoding_args"]))
+            run = pipe.run(UTTERANCE.path)
+            done[name] = (pipe, join_text(run.segments), run.decoding, run)
         return done[name]
 
     return get
@@ -63,20 +69,21 @@ def test_the_reference_record_is_what_the_settings_ask(runs):
 @pytest.mark.parametrize("name", [n for n in RUNS if n != REFERENCE])
 def test_records_are_equal_across_backends(runs, name):
     reference, record = runs(REFERENCE)[2], runs(name)[2]
-    differences = {k: (v, reference.as_dict()[k]) for k, v in record.as_dict().items() if v != reference.as_dict()[k]}
-    assert record == reference, f"{name} passed other decoding arguments than openai-whisper: {differences}"
+    differences = {k: (v, reference.as_dict()[k]) for k, v in record.as_dict().items() if v != reference.as_dict()[k]
+                   and k not in UPSTREAM_DIFFERENCES.get(name, ())}
+    assert not differences, f"{name} passed other decoding arguments than openai-whisper: {differences}"
 
 
 @pytest.mark.parametrize("name", [n for n in RUNS if n != REFERENCE])
 def test_tokens_mean_the_same_for_every_backend(runs, name):
     """Sampled text and timestamp tokens, no prompt, no end-of-text: the same text gives the same count."""
-    reference_pipe, reference_text, _ = runs(REFERENCE)
-    pipe, text, _ = runs(name)
-    assert pipe.last_run.windows == 1 and pipe.last_run.max_length_hits == 0
+    _, reference_text, _, reference = runs(REFERENCE)
+    _, text, _, run = runs(name)
+    assert run.windows == 1 and run.max_length_hits == 0
     if text == reference_text:
-        assert pipe.last_run.tokens == reference_pipe.last_run.tokens, (text, reference_text)
+        assert run.tokens == reference.tokens, (text, reference_text)
     else:
-        assert abs(pipe.last_run.tokens - reference_pipe.last_run.tokens) <= 0.2 * reference_pipe.last_run.tokens
+        assert abs(run.tokens - reference.tokens) <= 0.2 * reference.tokens
 
 
 @pytest.mark.parametrize("name", list(RUNS))
@@ -95,8 +102,7 @@ def test_multilingual_records_agree_and_force_english(pipeline):
     records = {}
     for backend, batch in BASE_RUNS:
         pipe = pipeline(backend, "base", batch_size=batch)
-        pipe.transcribe(UTTERANCE.path)
-        records[backend] = DecodingRecord.from_dict(pipe.describe()["decoding_args"])
+        records[backend] = pipe.run(UTTERANCE.path).decoding
     reference = records["openai-whisper"]
     assert (reference.language, reference.task) == ("en", "transcribe")
     assert all(record == reference for record in records.values()), records
@@ -110,10 +116,8 @@ LIMITED = DecodingSettings(max_new_tokens=5)
 def test_the_token_limit_reaches_the_library_and_its_hits_are_counted(pipeline, name):
     """A setting changed in DecodingSettings shows in the record only if the backend passed it on."""
     pipe = pipeline(**RUNS[name], decoding=LIMITED)
-    pipe.transcribe(UTTERANCE.path)
-    record = DecodingRecord.from_dict(pipe.describe()["decoding_args"])
-    assert record.max_new_tokens == 5
-    stats = pipe.last_run
+    stats = pipe.run(UTTERANCE.path)
+    assert stats.decoding.max_new_tokens == 5
     assert stats.windows >= 1 and stats.max_length_hits == stats.windows and stats.tokens == 5 * stats.windows
 
 
@@ -125,7 +129,7 @@ def test_cold_processes_get_the_requested_threads(tmp_path):
     out = subprocess.run([sys.executable, "-m", "asrperf.bench.cold", "--backend", "faster-whisper",
                           "--threads", "1", str(audio)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])["description"]
     assert result["threads"] == 1 and result["longform"] == "sequential"
 
 

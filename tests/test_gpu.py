@@ -95,11 +95,11 @@ def test_torch_peak_is_positive_and_reset_for_each_row(pipeline):
     before, _ = peak_device_memory("openai-whisper")
     assert before >= 1024
     assert reset_peak_device_memory("openai-whisper")
-    pipe.transcribe(utterances()[0].samples())
+    run = pipe.run(utterances()[0].samples())
     peak, scope = peak_device_memory("openai-whisper")
     assert 0 < peak < before and scope == "since reset"
-    info = record.row(pipe.describe(), phase="warm", audio_s=4.0, seconds=1.0, reference="a", hypothesis="a",
-                      tokens=1, max_length_hits=0, peak_rss=1.0, model="tiny.en")
+    info = record.ResultRow.from_run(pipe.describe(), run, phase="warm", seconds=1.0,
+                                     reference=utterances()[0].text).as_dict()
     assert info["peak_device_mb"] == peak and info["peak_device_scope"] == "since reset"
 
 
@@ -122,12 +122,12 @@ def test_cold_row_takes_device_memory_from_its_child(backend, batch_size):
     out = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     child = json.loads(out.stdout.strip().splitlines()[-1])
-    assert child["peak_device_mb"] > 0 and child["peak_device_scope"] == "process"
-    assert child["jax_gpu_memory"] == jax_gpu_memory_policy()  # the child follows the suite's policy
-    info = record.row(child, phase="cold", audio_s=child["audio_s"], seconds=child["first_call_s"],
-                      reference=utterances()[0].text, hypothesis=child["text"], tokens=child["tokens"],
-                      max_length_hits=child["max_length_hits"], peak_rss=child["peak_rss_mb"], model="tiny.en")
-    assert info["peak_device_mb"] == child["peak_device_mb"]
+    device = child["description"]
+    assert device["peak_device_mb"] > 0 and device["peak_device_scope"] == "process"
+    assert device["jax_gpu_memory"] == jax_gpu_memory_policy()  # the child follows the suite's policy
+    info = record.ResultRow.build(child["description"], phase="cold", seconds=child["first_call_s"],
+                                  reference=utterances()[0].text, hypothesis=child["text"], **child["run"]).as_dict()
+    assert info["peak_device_mb"] == child["description"]["peak_device_mb"]
 
 
 @pytest.mark.gpu
@@ -182,8 +182,9 @@ def test_gpu_rows_say_what_ran(monkeypatch):
     child = {"backend": "jax", "model": "tiny.en", "device": "gpu", "dtype": "float32", "batch_size": None,
              "matmul_precision": "float32", "effective_batch": 2, "peak_device_mb": 812.5,
              "peak_device_scope": "process", "jax_gpu_memory": "XLA_PYTHON_CLIENT_PREALLOCATE=false"}
-    info = record.row(child, phase="cold", audio_s=4.0, seconds=1.0, reference="a b", hypothesis="a b", tokens=2,
-                      max_length_hits=0, peak_rss=1.0, model="tiny.en")
+    info = record.ResultRow.build(child, phase="cold", seconds=1.0, reference="a b", hypothesis="a b", audio_s=4.0,
+                                  windows=1, tokens=2, max_length_hits=0, peak=(1.0, "process"),
+                                  decoding=None).as_dict()
     assert (info["peak_device_mb"], info["peak_device_scope"]) == (812.5, "process")
     assert info["jax_gpu_memory"] == child["jax_gpu_memory"]
     assert (info["matmul_precision"], info["effective_batch"]) == ("float32", 2)

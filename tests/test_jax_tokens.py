@@ -7,7 +7,8 @@ pytest.importorskip("tiktoken", reason="pip install 'asrperf[jax]'")
 whisper_tokenizer = pytest.importorskip("whisper.tokenizer", reason="the reference is openai-whisper's tokenizer: "
                                                                     "pip install 'asrperf[torch]'")
 
-from asrperf.backends.jax_whisper import decode, tokenizer  # noqa: E402
+from asrperf import tokenizer  # noqa: E402
+from asrperf.backends.jax_whisper import decode  # noqa: E402
 from asrperf.config import DecodingSettings  # noqa: E402
 from asrperf.errors import ConfigurationError  # noqa: E402
 

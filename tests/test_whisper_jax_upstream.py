@@ -236,20 +236,23 @@ def test_rows_record_the_side_environment_and_what_was_passed(side_env, pipeline
 
     pipe = pipeline("whisper-jax", "tiny.en", batch_size=1)
     utterance = audio_case("utt")
-    segments = pipe.transcribe(utterance.samples)
+    run = pipe.run(utterance.samples)
+    segments = run.segments
     info = pipe.describe()
     assert info["side_env_versions"]["jax"] == info["side_env_versions"]["jaxlib"] == "0.4.30"
     assert info["side_env_versions"]["flax"] == "0.8.5" and info["side_env_versions"]["transformers"] == "4.34.1"
-    record = DecodingRecord.from_dict(info["decoding_args"])
+    assert info["upstream_rules"]  # kept in every row: no key list filters a row's facts out
+    record = run.decoding
+    assert record == DecodingRecord.from_dict(pipe.decoding_args)
     assert (record.beam_size, record.temperature, record.timestamps) == (1, 0.0, True)
     assert record.max_new_tokens == pipe.config.decoding.max_new_tokens and record.suppress_blank
     assert record.max_initial_timestamp_index == 50 and len(record.suppress_tokens) > 50
     assert info["generate_args"]["FlaxWhisperPipline"]["max_length"] == 1 + record.max_new_tokens
-    assert pipe.weights_sha256 == weights_fingerprint("tiny.en")
-    call = info["worker_call"]
+    assert pipe.weights_sha256 == info["weights_sha256"] == weights_fingerprint("tiny.en")
+    call = run.extra["worker_call"]
     assert 0 < call["worker_s"] <= call["roundtrip_s"] and call["ipc_s"] == pytest.approx(
         call["roundtrip_s"] - call["worker_s"], abs=1e-3)
-    assert pipe.last_run.windows == 1 and pipe.last_run.tokens > 0 and pipe.last_run.max_length_hits == 0
+    assert run.windows == 1 and run.tokens > 0 and run.max_length_hits == 0
     assert wer(utterance.reference, join_text(segments)) <= tolerances.benchmark_max_wer("tiny.en", "utt")
 
 
@@ -279,6 +282,7 @@ def test_five_minutes_batched_agree_with_the_jax_backend(side_env, pipeline):
     scores = {}
     for backend in ("whisper-jax", "jax"):
         pipe = pipeline(backend, "tiny.en", batch_size=8)
-        scores[backend] = wer(audio.reference, join_text(pipe.transcribe(audio.samples)))
-        assert pipe.last_run.max_length_hits == 0
+        run = pipe.run(audio.samples)
+        scores[backend] = wer(audio.reference, join_text(run.segments))
+        assert run.max_length_hits == 0
     assert abs(scores["whisper-jax"] - scores["jax"]) <= tolerances.MAX_WER_DELTA_WHISPER_JAX_VS_JAX, scores

@@ -15,7 +15,7 @@ from typing import Callable
 
 from ..config import DecodingSettings, PipelineConfig
 from ..errors import BackendUnavailableError, ConfigurationError
-from .base import Pipeline, RunStats
+from .base import Pipeline, Run, RunStats
 from .devices import is_large_model
 
 
@@ -160,6 +160,14 @@ register(BackendInfo(
 ))
 
 register(BackendInfo(
+    name="torch", module="asrperf.backends.torch_whisper.pipeline", requires=("torch", "whisper"),
+    install="pip install 'asrperf[torch]' (install torch first to choose its CPU or CUDA build)",
+    summary="asrperf's PyTorch Whisper, built as the jax one is (static cache, vectorised token rules, fixed "
+            "batches), eager or torch.compile'd (compile='none' | 'inductor'): chunked or sequential",
+    longforms=("chunked", "sequential"),
+))
+
+register(BackendInfo(
     name="faster-whisper", module="asrperf.backends.faster_whisper", requires=("faster_whisper", "ctranslate2"),
     install="pip install 'asrperf[ct2]'",
     summary="faster-whisper on CTranslate2: sequential, or batched 30 s clips (chunked, no overlap)",
@@ -171,6 +179,16 @@ register(BackendInfo(
     requires=("transformers", "torch", "whisper"),  # whisper: openai-whisper's suppress-token list
     install="pip install 'asrperf[transformers]' 'asrperf[torch]'",
     summary="Hugging Face transformers Whisper (PyTorch): its chunked, batched ASR pipeline",
+))
+
+
+register(BackendInfo(
+    name="whisper-cpp", module="asrperf.backends.whisper_cpp",
+    requires=("pywhispercpp", "whisper", "tiktoken"),  # whisper, tiktoken: mel filters, vocabulary, suppress list
+    install="pip install 'asrperf[cpp]'",
+    summary="whisper.cpp (ggml, CPU) through pywhispercpp, on a ggml file written from asrperf's weights: "
+            "its own sequential seek loop, greedy",
+    longforms=("sequential",),
 ))
 
 
@@ -188,7 +206,7 @@ register(BackendInfo(
 ))
 
 __all__ = [
-    "ALIASES", "BackendInfo", "Pipeline", "RunStats", "available_backends", "backend_names", "build_counts",
+    "ALIASES", "BackendInfo", "Pipeline", "Run", "RunStats", "available_backends", "backend_names", "build_counts",
     "build_pipeline", "load_pipeline", "make_config", "register", "release_all_shared", "release_large_shared",
     "release_shared", "shared_pipeline", "unavailable_reason",
 ]

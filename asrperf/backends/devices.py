@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import ConfigurationError, DeviceUnavailableError
 
 #: Backends whose device memory torch's allocator holds.
-TORCH_BACKENDS = ("openai-whisper", "transformers")
+TORCH_BACKENDS = ("openai-whisper", "transformers", "torch")
 #: Models whose shared pipelines are freed between configurations (a GPU holds one of them at a time).
 LARGE_MODEL_PREFIXES = ("medium", "large")
 

@@ -34,8 +34,8 @@ from ..errors import ConfigurationError, DeviceUnavailableError, ModelNotFoundEr
 from ..hardware import cpu_threads
 from ..segments import Segment, make_segment
 from ..weights.ct2_dirs import ct2_directory
-from ..weights.sources import resolve_model
-from .base import Pipeline
+from ..weights.sources import checkpoint_fingerprint, resolve_model
+from .base import Pipeline, RunStats
 from .devices import check_dtype, load_cuda12_cublas
 
 _DTYPES = {"cpu": ("float32", "int8"), "gpu": ("float16", "int8", "float32", "bfloat16")}
@@ -115,6 +115,7 @@ class FasterWhisperPipeline(Pipeline):
             if name in available_models():
                 return name  # faster-whisper's own names, from the HF cache only (local_files_only)
             raise
+        self.weights_sha256 = checkpoint_fingerprint(resolved)  # the converted checkpoint is these weights, lossless
         if resolved.kind != "ctranslate2":
             raise ModelNotFoundError(
                 f"faster-whisper needs CTranslate2 weights, and {name!r} resolves to {resolved.source}; "
@@ -132,9 +133,9 @@ class FasterWhisperPipeline(Pipeline):
             compression_ratio_threshold=None, log_prob_threshold=None, no_speech_threshold=None, vad_filter=False,
         )
 
-    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
+    def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
         options = self._options()
-        self._observed.calls = []
+        self._observed.calls = calls = []  # this call's generate calls only
         if self.batched is not None:
             # In seconds: faster-whisper multiplies clip times by the sample rate.
             clips = [{"start": start / SAMPLE_RATE, "end": min(start + _CLIP, len(samples)) / SAMPLE_RATE}
@@ -144,20 +145,18 @@ class FasterWhisperPipeline(Pipeline):
         else:
             generator, _info = self.model.transcribe(samples, best_of=1, **options)
         raw = list(generator)  # decoding happens while the generator is consumed
-        duration = self.last_run.audio_s
-        rows = [(ct2_token_limit(kwargs), sampled) for _, kwargs, counts in self._observed.calls for sampled in counts]
-        self.last_run.windows = len(rows)
-        self.last_run.tokens = sum(sampled for _, sampled in rows)
+        rows = [(ct2_token_limit(kwargs), sampled) for _, kwargs, counts in calls for sampled in counts]
+        stats.windows = len(rows)
+        stats.tokens = sum(sampled for _, sampled in rows)
         # A row that reached the limit never sampled end-of-text.
-        self.last_run.max_length_hits = sum(1 for limit, sampled in rows if sampled >= limit)
-        segments = [make_segment(s.start, s.end, s.text, fallback_end=duration) for s in raw]
+        stats.max_length_hits = sum(1 for limit, sampled in rows if sampled >= limit)
+        stats.decoding = self.decoding_record(calls[-1]) if calls else None
+        segments = [make_segment(s.start, s.end, s.text, fallback_end=stats.audio_s) for s in raw]
         return [s for s in segments if s.text]
 
-    def decoding_record(self) -> DecodingRecord | None:
-        """The arguments of the last ``generate`` call (None before the first transcription)."""
-        if not self._observed.calls:
-            return None
-        prompts, kwargs, _ = self._observed.calls[-1]
+    def decoding_record(self, call: tuple) -> DecodingRecord:
+        """The arguments of one observed ``generate`` call: (prompts, kwargs, sampled counts)."""
+        prompts, kwargs, _ = call
         defaults = ct2_generate_defaults()
 
         def argument(name: str):
@@ -187,13 +186,11 @@ class FasterWhisperPipeline(Pipeline):
 
     def describe(self) -> dict:
         info = super().describe()
-        record = self.decoding_record()
         info.update(threads=self.cpu_threads, threads_source="CTranslate2 cpu_threads (passed explicitly)",
                     longform=self.longform,
                     longform_detail=(f"BatchedInferencePipeline, fixed non-overlapping 30 s clips, no VAD, "
                                      f"{self.config.batch_size or 1} per batch" if self.batched
-                                     else "faster-whisper's seek loop, 30 s windows"),
-                    decoding_args=record.as_dict() if record else None)
+                                     else "faster-whisper's seek loop, 30 s windows"))
         return info
 
 

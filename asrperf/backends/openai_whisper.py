@@ -14,6 +14,8 @@ received are the decoding record, its tokens the token counts.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from ..config import PipelineConfig
@@ -23,8 +25,8 @@ from ..hardware import cpu_threads
 from ..file_batches import transcribe_in_batches
 from ..segments import Segment, make_segment
 from ..tokens import split_segments
-from ..weights.sources import checkpoint_file, resolve_model
-from .base import Pipeline
+from ..weights.sources import checkpoint_file, checkpoint_fingerprint, resolve_model
+from .base import Pipeline, RunStats
 from .devices import check_dtype, synchronize, torch_device, torch_full_float32
 
 _DTYPES = {"cpu": ("float32",), "gpu": ("float16", "float32")}
@@ -54,6 +56,7 @@ class OpenAIWhisperPipeline(Pipeline):
         torch.set_num_threads(config.threads or cpu_threads())
         self.resolved = resolve_model(config.model)
         self.model = whisper.load_model(str(checkpoint_file(self.resolved)), device=self._torch_device)
+        self.weights_sha256 = checkpoint_fingerprint(self.resolved)
         self.model = self.model.half() if self.dtype == "float16" else self.model.float()
         self._whisper = whisper
         self._torch = torch
@@ -75,8 +78,9 @@ class OpenAIWhisperPipeline(Pipeline):
         self.tokenizer = whisper.tokenizer.get_tokenizer(
             self.model.is_multilingual, num_languages=self.model.num_languages,
             language=self._decode_options["language"], task=decoding.task)
-        # Every decode call, whoever makes it (whisper.transcribe calls model.decode), is observed.
-        self._calls: list[tuple[object, list]] = []
+        # Every decode call, whoever makes it (whisper.transcribe calls model.decode), is observed:
+        # each call of the pipeline hands its own list (``_observing``), so no call reads another's.
+        self._observer: list[tuple[object, list]] | None = None
         self.model.decode = self._observed_decode
 
     def _options(self):
@@ -85,37 +89,42 @@ class OpenAIWhisperPipeline(Pipeline):
 
     def _observed_decode(self, mel, options):
         results = self._whisper.decode(self.model, mel, options)
-        self._calls.append((options, results if isinstance(results, list) else [results]))
+        if self._observer is not None:
+            self._observer.append((options, results if isinstance(results, list) else [results]))
         return results
 
-    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
-        self._calls = []
-        if self.longform == "sequential":
-            segments = self._sequential(samples)
-        else:
-            segments = transcribe_in_batches([samples], self.windows_per_call, self._decode_windows)[0]
-        self._count_calls()
-        return segments
+    def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
+        with self._observing(stats):
+            if self.longform == "sequential":
+                return self._sequential(samples, stats.audio_s)
+            return transcribe_in_batches([samples], self.windows_per_call, self._decode_windows)[0]
 
-    def _transcribe_many(self, files, on_file_done) -> list[list[Segment]]:
+    def _transcribe_many(self, files, totals: RunStats, on_file_done) -> list[list[Segment]]:
         if self.longform == "sequential":
-            return super()._transcribe_many(files, on_file_done)
-        self._calls = []
-        segments = transcribe_in_batches(files, self.windows_per_call, self._decode_windows, on_file_done)
-        self._count_calls()
-        return segments
+            return super()._transcribe_many(files, totals, on_file_done)
+        with self._observing(totals):
+            return transcribe_in_batches(files, self.windows_per_call, self._decode_windows, on_file_done)
 
-    def _count_calls(self) -> None:
-        """Wait for the device, then fill ``last_run`` from the decode calls observed."""
+    @contextmanager
+    def _observing(self, stats: RunStats):
+        """Collect this call's decode calls; then wait for the device and fill ``stats`` from them."""
+        calls: list[tuple[object, list]] = []
+        self._observer = calls
+        try:
+            yield
+        finally:
+            self._observer = None
         synchronize(self._torch_device)
-        results = [r for _, call_results in self._calls for r in call_results]
+        results = [r for _, call_results in calls for r in call_results]
         sample_len = self._decode_options["sample_len"]
-        self.last_run.windows = len(results)
-        self.last_run.tokens = sum(len(r.tokens) for r in results)  # sampled, no prompt, no end-of-text
+        stats.windows += len(results)
+        stats.tokens += sum(len(r.tokens) for r in results)  # sampled, no prompt, no end-of-text
         # A window that never sampled end-of-text ran to the token limit.
-        self.last_run.max_length_hits = sum(1 for r in results if len(r.tokens) >= sample_len)
+        stats.max_length_hits += sum(1 for r in results if len(r.tokens) >= sample_len)
+        if calls:
+            stats.decoding = self.decoding_record(calls)
 
-    def _sequential(self, samples: np.ndarray) -> list[Segment]:
+    def _sequential(self, samples: np.ndarray, duration: float) -> list[Segment]:
         decoding = self.config.decoding
         result = self._whisper.transcribe(
             self.model,
@@ -129,7 +138,6 @@ class OpenAIWhisperPipeline(Pipeline):
             no_speech_threshold=None,
             **self._decode_options,
         )
-        duration = self.last_run.audio_s
         segments = [make_segment(s["start"], s["end"], s["text"], fallback_end=duration) for s in result["segments"]]
         return [s for s in segments if s.text]
 
@@ -148,14 +156,12 @@ class OpenAIWhisperPipeline(Pipeline):
         return [split_segments(result.tokens, tokenizer.timestamp_begin, tokenizer.eot, tokenizer.decode)
                 for result in self.model.decode(mel, self._options())]
 
-    def decoding_record(self) -> DecodingRecord:
-        """The arguments of the last decode call (before any call: those the next one will get)."""
+    def decoding_record(self, calls: list[tuple[object, list]] | None = None) -> DecodingRecord:
+        """What the decode ``calls`` of one transcription received (None: what the next call will get)."""
         from whisper.decoding import ApplyTimestampRules, DecodingTask, GreedyDecoder, SuppressBlank, SuppressTokens
 
-        if self._calls:
-            options = self._calls[-1][0]
-        else:
-            options = self._options()
+        calls = calls or []
+        options = calls[-1][0] if calls else self._options()
         task = DecodingTask(self.model, options)  # what decode() builds from these options
         filters = task.logit_filters
         suppress = next((f.suppress_tokens for f in filters if isinstance(f, SuppressTokens)), [])
@@ -170,7 +176,7 @@ class OpenAIWhisperPipeline(Pipeline):
             suppress_blank=any(isinstance(f, SuppressBlank) for f in filters),
             timestamps=timestamp_rules is not None,
             max_initial_timestamp_index=timestamp_rules.max_initial_timestamp_index if timestamp_rules else None,
-            condition_on_previous_text=any(bool(o.prompt) for o, _ in self._calls),
+            condition_on_previous_text=any(bool(o.prompt) for o, _ in calls),
             language=language,
             task=task_name,
         )
@@ -185,7 +191,6 @@ class OpenAIWhisperPipeline(Pipeline):
                              "call, seams merged"),
             threads=self._torch.get_num_threads(),
             threads_source="torch.get_num_threads()",
-            decoding_args=self.decoding_record().as_dict(),
         )
         return info
 

@@ -26,40 +26,12 @@ from ..errors import ConfigurationError, ModelNotFoundError
 from ..hardware import cpu_threads
 from ..segments import Segment, segments_from_chunks
 from ..tokens import sampled_count, suppressed_ids
-from ..weights.sources import load_checkpoint, resolve_model
-from .base import Pipeline
+from ..weights.sources import checkpoint_fingerprint, load_checkpoint, resolve_model
+from ..weights.names import hf_name
+from .base import Pipeline, RunStats
 from .devices import check_dtype, synchronize, torch_device, torch_full_float32
 
 _DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
-_RENAMES = [
-    (r"^encoder\.positional_embedding$", "model.encoder.embed_positions.weight"),
-    (r"^decoder\.positional_embedding$", "model.decoder.embed_positions.weight"),
-    (r"^decoder\.token_embedding\.", "model.decoder.embed_tokens."),
-    (r"^encoder\.ln_post\.", "model.encoder.layer_norm."),
-    (r"^decoder\.ln\.", "model.decoder.layer_norm."),
-    (r"^(encoder|decoder)\.conv", r"model.\1.conv"),
-    (r"^(encoder|decoder)\.blocks\.(\d+)\.", r"model.\1.layers.\2."),
-    (r"\.cross_attn_ln\.", ".encoder_attn_layer_norm."),
-    (r"\.cross_attn\.", ".encoder_attn."),
-    (r"\.attn_ln\.", ".self_attn_layer_norm."),
-    (r"\.attn\.", ".self_attn."),
-    (r"\.mlp_ln\.", ".final_layer_norm."),
-    (r"\.mlp\.0\.", ".fc1."),
-    (r"\.mlp\.2\.", ".fc2."),
-    (r"\.query\.", ".q_proj."),
-    (r"\.key\.", ".k_proj."),
-    (r"\.value\.", ".v_proj."),
-    (r"\.out\.", ".out_proj."),
-]
-
-
-def hf_name(openai_name: str) -> str:
-    name = openai_name
-    for pattern, replacement in _RENAMES:
-        name = re.sub(pattern, replacement, name)
-    return name
-
-
 def openai_token_rules(checkpoint, tokenizer, decoding: DecodingSettings) -> dict:
     """openai-whisper's suppress list, blank suppression and first-timestamp bound, as generation-config fields.
 
@@ -157,6 +129,7 @@ class TransformersWhisperPipeline(Pipeline):
             raise ModelNotFoundError(f"the transformers backend needs a tokenizer.json beside the weights; "
                                      f"{resolved.source} has none")
         checkpoint = load_checkpoint(resolved)
+        self.weights_sha256 = checkpoint_fingerprint(resolved, checkpoint)
         tokenizer = WhisperTokenizerFast(tokenizer_file=str(resolved.tokenizer_json))
         tokenizer.pad_token = "<|endoftext|>"  # openai-whisper pads with end-of-text; batching needs one
         torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
@@ -168,8 +141,9 @@ class TransformersWhisperPipeline(Pipeline):
         self._english_only = checkpoint.english_only
         # Its ASR pipeline takes a list of inputs and batches their chunks together.
         self.batches_across_files = (config.batch_size or 1) > 1
-        # Each generate call of the ASR pipeline: (its arguments, sampled tokens per row).
-        self._calls: list[tuple[dict, list[int]]] = []
+        # Each generate call of the ASR pipeline: (its arguments, sampled tokens per row), into the
+        # list of the transcription in progress.
+        self._observer: list[tuple[dict, list[int]]] = []
         generate = model.generate
 
         def observed_generate(**kwargs):
@@ -177,7 +151,7 @@ class TransformersWhisperPipeline(Pipeline):
             rows = output["sequences"] if isinstance(output, dict) else output
             # generate drops the final end-of-text (shorter rows are padded with it): count up to it.
             counts = [sampled_count(row.tolist(), self._eot, self._timestamp_begin) for row in rows]
-            self._calls.append(({k: v for k, v in kwargs.items() if not hasattr(v, "shape")}, counts))
+            self._observer.append(({k: v for k, v in kwargs.items() if not hasattr(v, "shape")}, counts))
             return output
 
         model.generate = observed_generate
@@ -192,12 +166,12 @@ class TransformersWhisperPipeline(Pipeline):
         if not checkpoint.english_only:  # English-only models take no language or task tokens
             self._generate_kwargs.update(language=config.decoding.language, task=config.decoding.task)
 
-    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
-        return self._transcribe_many([samples], lambda index: None)[0]
+    def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
+        return self._transcribe_many([samples], stats, lambda index: None)[0]
 
-    def _transcribe_many(self, files, on_file_done) -> list[list[Segment]]:
+    def _transcribe_many(self, files, totals: RunStats, on_file_done) -> list[list[Segment]]:
         """One call of transformers' pipeline with every non-empty file; segments per file, in order."""
-        self._calls = []
+        self._observer = calls = []
         files = list(files)
         outputs: list[list[Segment]] = [[] for _ in files]
         spoken = [index for index, samples in enumerate(files) if samples.size]  # an empty file has no chunk
@@ -209,19 +183,19 @@ class TransformersWhisperPipeline(Pipeline):
         synchronize(self._device)
         for index in range(len(files)):
             on_file_done(index)
-        rows = [n for _, counts in self._calls for n in counts]
+        rows = [n for _, counts in calls for n in counts]
         limit = self._generate_kwargs["max_new_tokens"]
-        self.last_run.windows = len(rows)
-        self.last_run.tokens = sum(rows)
+        totals.windows += len(rows)
+        totals.tokens += sum(rows)
         # Only the end-of-text token is neither text nor timestamp: a row of `limit` of them never ended.
-        self.last_run.max_length_hits = sum(1 for n in rows if n >= limit)
+        totals.max_length_hits += sum(1 for n in rows if n >= limit)
+        if calls:
+            totals.decoding = self.decoding_record(calls[-1][0])
         return outputs
 
-    def decoding_record(self) -> DecodingRecord | None:
-        """The last generate call's arguments over the model's generation config (None before any call)."""
-        if not self._calls:
-            return None
-        effective = {**self._pipe.model.generation_config.to_dict(), **self._calls[-1][0]}
+    def decoding_record(self, generate_kwargs: dict) -> DecodingRecord:
+        """One generate call's arguments over the model's generation config."""
+        effective = {**self._pipe.model.generation_config.to_dict(), **generate_kwargs}
         timestamps = bool(effective.get("return_timestamps"))
         begin = set(effective.get("begin_suppress_tokens") or ())
         blank = set(self._pipe.tokenizer.encode(" ", add_special_tokens=False)) | {self._eot}
@@ -243,12 +217,10 @@ class TransformersWhisperPipeline(Pipeline):
 
     def describe(self) -> dict:
         info = super().describe()
-        record = self.decoding_record()
         info.update(longform="chunked",
                     longform_detail="transformers' ASR pipeline: 30 s chunks, 5 s strides, its own merge, "
                                     f"{self.config.batch_size or 1} per generate call",
-                    threads=self._torch.get_num_threads(), threads_source="torch.get_num_threads()",
-                    decoding_args=record.as_dict() if record else None)
+                    threads=self._torch.get_num_threads(), threads_source="torch.get_num_threads()")
         return info
 
 

@@ -33,7 +33,8 @@ from ..errors import WeightsIntegrityError
 from ..segments import Segment, segments_from_chunks
 from ..weights.flax_export import flax_model_dir, read_manifest
 from ..weights.sources import resolve_model
-from .base import Pipeline
+from ..decoding_record import DecodingRecord
+from .base import Pipeline, RunStats
 from .devices import check_dtype
 from .worker_process import WorkerError, WorkerProcess
 
@@ -140,25 +141,26 @@ class UpstreamWhisperJaxPipeline(Pipeline):
         self.threads = reply["threads"]
         self.worker_load_s = reply["load_s"]
 
-    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
+    def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
         audio = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-        timeout = self.timeouts.call_s + self.timeouts.call_per_audio_s * self.last_run.audio_s
+        timeout = self.timeouts.call_s + self.timeouts.call_per_audio_s * stats.audio_s
         started = time.perf_counter()
         reply = self._worker.request({"op": "transcribe"}, audio, timeout_s=timeout)
         roundtrip_s = time.perf_counter() - started
         try:
             chunks = [{"timestamp": (start, end), "text": text} for start, end, text in reply["chunks"]]
-            stats = {key: int(reply[key]) for key in ("windows", "tokens", "max_length_hits")}
+            counts = {key: int(reply[key]) for key in ("windows", "tokens", "max_length_hits")}
             worker_s = float(reply["worker_s"])
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkerError(f"the whisper-jax worker's transcription reply is malformed ({exc!r}); "
                               f"its stderr ends with:\n{self._worker.stderr_tail()}") from None
-        self.last_run.windows = stats["windows"]
-        self.last_run.tokens = stats["tokens"]
-        self.last_run.max_length_hits = stats["max_length_hits"]
-        self.last_run.extra = {"worker_s": worker_s, "roundtrip_s": roundtrip_s, "ipc_s": roundtrip_s - worker_s,
-                               "worker_peak_rss_mb": reply.get("peak_rss_mb")}
-        return segments_from_chunks(chunks, self.last_run.audio_s)
+        stats.windows, stats.tokens, stats.max_length_hits = counts["windows"], counts["tokens"], \
+            counts["max_length_hits"]
+        stats.decoding = DecodingRecord.from_dict(self.decoding_args)  # the worker's generate call, read at load
+        call = {"worker_s": worker_s, "roundtrip_s": roundtrip_s, "ipc_s": roundtrip_s - worker_s,
+                "worker_peak_rss_mb": reply.get("peak_rss_mb")}
+        stats.extra = {"worker_call": {key: None if value is None else round(value, 4) for key, value in call.items()}}
+        return segments_from_chunks(chunks, stats.audio_s)
 
     def describe(self) -> dict:
         info = super().describe()
@@ -168,12 +170,9 @@ class UpstreamWhisperJaxPipeline(Pipeline):
                             f"{self.config.batch_size or 1} per pmap'd generate call, merged by transformers "
                             "4.34's _decode_asr",
             threads=self.threads, threads_source="XLA CPU thread pool: the worker process's CPU affinity",
-            decoding_args=self.decoding_args, generate_args=self.generate_args, upstream_rules=UPSTREAM_RULES,
+            generate_args=self.generate_args, upstream_rules=UPSTREAM_RULES,
             side_env_versions=self.side_env_versions, worker_load_s=round(self.worker_load_s, 3),
         )
-        if self.last_run.extra:
-            info["worker_call"] = {key: None if value is None else round(value, 4)
-                                   for key, value in self.last_run.extra.items()}
         return info
 
     def close(self) -> None:

@@ -3,7 +3,8 @@
 Synthetic (the shipped espeak-ng corpus): ``utt`` (one sentence, ~4 s) and composed
 lengths (``1min``, ``5min``, ...). Real speech, when a corpus folder is in use
 (``--asrperf-corpus DIR``, by default ``../shared/realspeech/ljspeech`` where it exists):
-``real-utt`` (its first utterance) and ``real-all`` (all its utterances in order, 0.5 s
+``real-utt`` (its first utterance), ``real-1min`` (its first utterances in order, up to about a
+minute: the paired factor and gate rows) and ``real-all`` (all its utterances in order, 0.5 s
 apart). The real names stay the same whatever the corpus, because pytest-benchmark
 matches saved runs by id; ``AudioCase.source`` says which corpus a case came from.
 
@@ -27,7 +28,9 @@ from ..errors import ConfigurationError
 
 LENGTHS_S = {"1min": 60.0, "5min": 300.0, "30min": 1800.0, "35min": 2100.0}
 SYNTHETIC_CASES = ("utt", *LENGTHS_S)
-REAL_CASES = ("real-utt", "real-all")
+REAL_CASES = ("real-utt", "real-1min", "real-all")
+#: ``real-1min`` takes the corpus's first utterances while they fit in this many seconds (at least one).
+REAL_SHORT_S = 60.0
 #: Many files in one job (``Pipeline.transcribe_many``): the synthetic corpus, and the real one.
 FILE_CASES = ("files", "real-files")
 #: The quick preset's audio: real speech where a corpus is in use, else the synthetic stand-ins.
@@ -145,9 +148,10 @@ def _audio_case(name: str, corpus_dir: Path | None) -> AudioCase:
         if name == "real-utt":
             first = corpus.utterances[0]
             return AudioCase(name, first.samples(), first.text, f"{corpus.directory}: {first.id}")
-        whole = concatenate(corpus.utterances)
+        chosen = corpus.utterances if name == "real-all" else _first_minute(corpus.utterances)
+        whole = concatenate(chosen)
         return AudioCase(name, whole.samples, whole.reference,
-                         f"{corpus.directory}: {len(corpus.utterances)} utterances in order")
+                         f"{corpus.directory}: {len(chosen)} utterances in order")
     if name == "utt":
         utterance = utterances()[0]
         return AudioCase(name, utterance.samples(), utterance.text)
@@ -155,6 +159,18 @@ def _audio_case(name: str, corpus_dir: Path | None) -> AudioCase:
         raise ConfigurationError(f"unknown audio case {name!r}; known: {', '.join(SYNTHETIC_CASES + REAL_CASES)}")
     composed = compose(LENGTHS_S[name], seed=0)
     return AudioCase(name, composed.samples, composed.reference)
+
+
+def _first_minute(items, gap_s: float = 0.5) -> list:
+    """The leading utterances whose concatenation stays within ``REAL_SHORT_S`` (at least the first)."""
+    chosen, total = [], 0.0
+    for item in items:
+        length = len(item.samples()) / SAMPLE_RATE + (gap_s if chosen else 0.0)
+        if chosen and total + length > REAL_SHORT_S:
+            break
+        chosen.append(item)
+        total += length
+    return chosen
 
 
 def audio_case_file(name: str, directory: Path, corpus_dir: str | os.PathLike | None = None) -> Path:

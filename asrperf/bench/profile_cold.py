@@ -38,7 +38,7 @@ _PROBES = (
     ("asrperf.weights.sources", "read_ct2_model", "read_ct2_model", "load_checkpoint"),
     ("asrperf.weights.sources", "convert", "convert", "load_checkpoint"),
     (_PIPELINE, "checkpoint_fingerprint", "fingerprint", "load"),
-    ("asrperf.backends.jax_whisper.tokenizer", "tokenizer_for_model", "tokenizer", "load"),
+    ("asrperf.tokenizer", "tokenizer_for_model", "tokenizer", "load"),
     ("asrperf.backends.jax_whisper.decode", "token_spec", "token_spec", "load"),
     ("asrperf.backends.jax_whisper.params", "params_from_state", "params (host casts + device_put)", "load"),
     ("asrperf.backends.jax_whisper.model", "mel_filters", "mel_filters", "load"),

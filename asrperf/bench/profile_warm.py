@@ -1,4 +1,4 @@
-"""Where a warm jax chunked run spends its time: ``python -m asrperf.bench.profile_warm``.
+"""Where a warm jax (or torch) chunked run spends its time: ``python -m asrperf.bench.profile_warm``.
 
 Splits one batched long-form transcription into what the README discusses: how many
 30 s windows the chunk plan makes, the encoder's time per window, and the decoder's
@@ -87,16 +87,61 @@ def profile(model: str, batch_size: int, seconds: float, repeats: int) -> dict:
     }
 
 
+def profile_torch(model: str, batch_size: int, seconds: float, repeats: int, compile_mode: str) -> dict:
+    """The same figures for the torch port (``--backend torch``), plus its compile time."""
+    import torch
+
+    from asrperf.backends import load_pipeline
+    from asrperf.backends.torch_whisper import decode
+    from asrperf.corpus import compose
+    from asrperf.longform import plan_chunks
+
+    pipe = load_pipeline("torch", model, batch_size=batch_size, compile=compile_mode)
+    samples = compose(seconds, seed=0).samples
+    chunks = plan_chunks(len(samples))
+    mels = [pipe._log_mel(samples[c.start : c.end]) for c in chunks[: pipe.batch]]
+    with torch.no_grad():
+        one = torch.stack(mels[: pipe.encoder_batch])
+        encoder_s = _median_s(lambda: pipe._encoder(one), repeats) / pipe.encoder_batch
+        features = pipe._features
+        for row, mel in enumerate(mels):
+            features[row] = pipe._encoder(mel[None])[0]
+        cross_kv_s = _median_s(lambda: pipe._cross_kv(features), repeats)
+        cross = pipe._cross_kv(features)
+        valid = torch.arange(pipe.batch) < len(mels)
+
+        def generate():
+            return decode.generate(pipe._step, pipe.spec, pipe._cache, cross, valid)
+
+        steps = len(pipe.spec.prompt) + int(generate()[1].max())  # the loop runs until the longest row ends
+        decode_s = _median_s(generate, repeats)
+    whole_s = _median_s(lambda: pipe.transcribe(samples), max(1, repeats // 2))
+    return {
+        "backend": "torch", "compile": compile_mode, "freezing": pipe.compiler.freezing,
+        "compile_s": pipe.compile_s, "threads": torch.get_num_threads(),
+        "model": model, "batch_size": pipe.batch, "audio_s": seconds, "windows": len(chunks),
+        "encoder_s_per_window": encoder_s, "encoder_s_total_estimate": encoder_s * len(chunks),
+        "cross_kv_s_per_batch": cross_kv_s,
+        "decode_s_first_batch": decode_s, "decode_steps_first_batch": steps,
+        "decode_ms_per_step": 1000 * decode_s / steps, "batches": -(-len(chunks) // pipe.batch),
+        "transcribe_s": whole_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=300.0, help="composed audio length")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backend", choices=("jax", "torch"), default="jax")
+    parser.add_argument("--compile", choices=("none", "inductor"), default="inductor", help="torch only")
     args = parser.parse_args(argv)
     from asrperf.hardware import cpu_model
 
-    result = {"cpu": cpu_model(), **profile(args.model, args.batch_size, args.seconds, args.repeats),
+    measured = (profile_torch(args.model, args.batch_size, args.seconds, args.repeats, args.compile)
+                if args.backend == "torch" else profile(args.model, args.batch_size, args.seconds, args.repeats))
+    result = {"cpu": cpu_model(), **measured,
               "gemm_gflops": gemm_gflops(args.repeats)}
     result["gemm_gflops"] = {k: round(v, 1) if isinstance(v, float) else v for k, v in result["gemm_gflops"].items()}
     json.dump({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}, sys.stdout, indent=1)

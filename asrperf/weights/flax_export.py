@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ModelNotFoundError, WeightsIntegrityError
 from .convert import Checkpoint
+from .names import hf_name
 from .sources import ResolvedModel, cache_dir, load_checkpoint, sha256_file
 
 #: bump when the directory's content changes, so old cache entries are not reused
@@ -60,8 +61,6 @@ def flax_param(hf_torch_name: str, array: np.ndarray) -> tuple[str, np.ndarray]:
 
 def flax_params(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     """The checkpoint as whisper-jax's flat parameter tree; the output projection is tied, not stored."""
-    from ..backends.transformers_whisper import hf_name
-
     return dict(flax_param(hf_name(name), array) for name, array in checkpoint.state.items())
 
 
@@ -92,13 +91,13 @@ def tokenizer_files(tokenizer_json: Path) -> dict[str, str]:
 def export_spec(checkpoint: Checkpoint) -> dict:
     """The model facts the side environment writes into config.json and generation_config.json.
 
-    Token ids and openai-whisper's suppression lists come from the ``jax`` backend's tokenizer
-    (openai-whisper's vocabulary, without torch) and ``token_spec``, so both JAX backends
-    suppress exactly the same tokens.
+    Token ids and openai-whisper's suppression lists come from asrperf's torch-free tokenizer
+    (openai-whisper's vocabulary read with tiktoken) and ``token_rules.token_spec``, the rules the
+    jax and torch ports run, so both JAX backends suppress exactly the same tokens.
     """
-    from ..backends.jax_whisper.decode import token_spec
-    from ..backends.jax_whisper.tokenizer import LANGUAGE_CODES, tokenizer_for_model
     from ..config import DecodingSettings
+    from ..token_rules import token_spec
+    from ..tokenizer import LANGUAGE_CODES, tokenizer_for_model
 
     dims = checkpoint.dims
     multilingual = not checkpoint.english_only

@@ -9,57 +9,13 @@ timestamps together outweigh the best text token").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ...token_rules import TokenSpec, token_spec, vocabulary_mask  # noqa: F401  (token_spec: this module's API)
 from ...tokens import split_segments as tokens_split_segments
 from . import model
-
-
-@dataclass(frozen=True)
-class TokenSpec:
-    """Token ids and rules, as openai-whisper's tokenizer gives them for the model (see ``tokens``)."""
-
-    prompt: tuple[int, ...]
-    eot: int
-    timestamp_begin: int
-    no_timestamps: int
-    suppress: tuple[int, ...]  # always suppressed
-    blank: tuple[int, ...]  # suppressed as the first sampled token
-    max_initial_timestamp_index: int | None
-    timestamps: bool
-    max_new_tokens: int
-    n_vocab: int
-
-    @property
-    def length(self) -> int:
-        return len(self.prompt) + self.max_new_tokens
-
-
-def token_spec(tokenizer, decoding, n_vocab: int, n_text_ctx: int) -> TokenSpec:
-    """Mirror openai-whisper's DecodingTask set-up for greedy decoding."""
-    prompt = list(tokenizer.sot_sequence)
-    if not decoding.timestamps:
-        prompt.append(tokenizer.no_timestamps)
-    # suppress_tokens="-1": the non-speech symbols plus the special tokens a transcript never contains
-    suppress = set(tokenizer.non_speech_tokens)
-    suppress |= {tokenizer.transcribe, tokenizer.translate, tokenizer.sot, tokenizer.sot_prev, tokenizer.sot_lm}
-    if tokenizer.no_speech is not None:
-        suppress.add(tokenizer.no_speech)
-    max_new = min(decoding.max_new_tokens, n_text_ctx - len(prompt))
-    initial = None
-    if decoding.max_initial_timestamp:
-        initial = round(decoding.max_initial_timestamp / 0.02)  # timestamp tokens are 20 ms apart
-    blank = tuple(tokenizer.encode(" ")) + (tokenizer.eot,) if decoding.suppress_blank else ()
-    return TokenSpec(
-        prompt=tuple(prompt), eot=tokenizer.eot, timestamp_begin=tokenizer.timestamp_begin,
-        no_timestamps=tokenizer.no_timestamps, suppress=tuple(sorted(suppress)), blank=blank,
-        max_initial_timestamp_index=initial, timestamps=decoding.timestamps,
-        max_new_tokens=max_new, n_vocab=n_vocab,
-    )
 
 
 def _apply_rules(logits, step_state, spec: TokenSpec, vocab_ids, suppress_mask, blank_mask):
@@ -111,10 +67,8 @@ def generate(params, audio_features, valid, spec: TokenSpec, n_head: int):
     prompt_len = len(spec.prompt)
     total = spec.length
     vocab_ids = jnp.arange(spec.n_vocab)
-    suppress_mask = jnp.zeros(spec.n_vocab, bool).at[jnp.array(spec.suppress, jnp.int32)].set(True)
-    blank_mask = jnp.zeros(spec.n_vocab, bool)
-    if spec.blank:
-        blank_mask = blank_mask.at[jnp.array(spec.blank, jnp.int32)].set(True)
+    suppress_mask = jnp.asarray(vocabulary_mask(spec, spec.suppress))
+    blank_mask = jnp.asarray(vocabulary_mask(spec, spec.blank))
 
     cross = model.cross_kv(params, audio_features, n_head)
     cache = model.empty_self_cache(params, batch, total, n_head)

@@ -29,7 +29,7 @@ from typing import Any
 
 import jax
 
-from ...hardware import cpu_model, cpu_threads
+from ...hardware import cpu_flags, cpu_model, cpu_threads
 
 _SUFFIX = ".jaxexe"
 
@@ -43,14 +43,6 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("flags")), "")
-    except OSError:
-        return ""
-
-
 def _environment(devices) -> dict:
     import jaxlib
 
@@ -59,7 +51,7 @@ def _environment(devices) -> dict:
         "jax": jax.__version__, "jaxlib": jaxlib.__version__,
         "platform": client.platform, "platform_version": client.platform_version,
         "devices": [(d.id, d.device_kind) for d in devices],
-        "cpu": cpu_model(), "cpu_flags": hashlib.sha256(_cpu_flags().encode()).hexdigest(), "threads": cpu_threads(),
+        "cpu": cpu_model(), "cpu_flags": hashlib.sha256(cpu_flags().encode()).hexdigest(), "threads": cpu_threads(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "jax_config": sorted((name, repr(value)) for name, value in jax.config.values.items()),
         "source": _source_digest(),

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .assets import whisper_asset
+from ...whisper_assets import whisper_asset
 from .params import Layout, Linear, WhisperParams
 
 SAMPLE_RATE = 16_000

@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 
 from ...config import PipelineConfig
-from ...decoding_record import DecodingRecord, language_and_task
+from ...decoding_record import DecodingRecord
 from ...errors import ConfigurationError, DeviceUnavailableError
 from ...hardware import cpu_threads
 from ...file_batches import transcribe_in_batches
-from ...segments import Segment, make_segment
-from ...sequential import N_FRAMES, seek_loop
-from ...tokens import split_segments
+from ...segments import Segment
+from ...sequential import N_FRAMES, seek_loop, transcript
+from ...token_rules import batch_pieces, decoding_record
 from ...weights.sources import checkpoint_fingerprint, load_checkpoint, resolve_model
-from ..base import Pipeline
+from ..base import Pipeline, RunStats
 from ..devices import check_dtype, jax_full_float32
 
 _DTYPES = {"cpu": ("float32", "bfloat16"), "gpu": ("float16", "bfloat16", "float32")}
@@ -75,7 +75,7 @@ class JaxWhisperPipeline(Pipeline):
         from . import decode, model, multihost, whole_mel
         from .executables import ExecutableStore
         from .params import decoder_layout_for, params_from_state
-        from .tokenizer import tokenizer_for_model
+        from ...tokenizer import tokenizer_for_model
 
         dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
         super().__init__(config, check_dtype(self.backend_name, dtype, _DTYPES, config.device))
@@ -213,12 +213,15 @@ class JaxWhisperPipeline(Pipeline):
             jax.numpy.concatenate(features), self._batch_sharding)
         return self._generate(features, put(np.arange(self.batch) < n_valid))
 
-    def _transcribe(self, samples: np.ndarray) -> list[Segment]:
-        segments = self._sequential(samples) if self.longform == "sequential" else self._chunked(samples)
-        self.last_run.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
+    def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
+        if self.longform == "sequential":
+            segments = self._sequential(samples, stats)
+        else:
+            segments = self._chunked_files([samples], stats, lambda index: None)[0]
+        stats.decoding = self.decoding_record()  # the compiled program's rules: the same every call
         return segments
 
-    def _sequential(self, samples: np.ndarray) -> list[Segment]:
+    def _sequential(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
         """openai-whisper's seek loop, each window through the compiled encoder and decoder."""
         from . import whole_mel
 
@@ -238,38 +241,29 @@ class JaxWhisperPipeline(Pipeline):
             tokens, n_tokens, hit_max = jax.block_until_ready(self._generate(features, valid))
             self.output_devices = {d for d in tokens.devices()}
             n = int(np.asarray(n_tokens)[0])
-            self.last_run.tokens += n
-            self.last_run.max_length_hits += int(np.asarray(hit_max)[0])
+            stats.tokens += n
+            stats.max_length_hits += int(np.asarray(hit_max)[0])
             return np.asarray(tokens)[0, prompt : prompt + n]
 
-        pieces, self.last_run.windows = seek_loop(content_frames, decode_window, self.spec.timestamp_begin)
-        segments = []
-        for piece in pieces:
-            text = self.tokenizer.decode([t for t in piece.tokens if t < self.spec.eot])
-            # openai-whisper blanks segments of zero length or without text.
-            if piece.start != piece.end and text.strip():
-                segments.append(make_segment(piece.start, piece.end, text, fallback_end=self.last_run.audio_s))
-        return [s for s in segments if s.text]
+        pieces, stats.windows = seek_loop(content_frames, decode_window, self.spec.timestamp_begin)
+        return transcript(pieces, self.tokenizer.decode, self.spec.eot, stats.audio_s)
 
-    def _chunked(self, samples: np.ndarray) -> list[Segment]:
-        return self._chunked_files([samples], lambda index: None)[0]
-
-    def _transcribe_many(self, files, on_file_done) -> list[list[Segment]]:
+    def _transcribe_many(self, files, totals: RunStats, on_file_done) -> list[list[Segment]]:
         if self.longform == "sequential":
-            return super()._transcribe_many(files, on_file_done)
-        segments = self._chunked_files(files, on_file_done)
-        self.last_run.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
+            return super()._transcribe_many(files, totals, on_file_done)
+        segments = self._chunked_files(files, totals, on_file_done)
+        totals.decoding = self.decoding_record()
         return segments
 
-    def _chunked_files(self, files, on_file_done) -> list[list[Segment]]:
+    def _chunked_files(self, files, stats: RunStats, on_file_done) -> list[list[Segment]]:
         """whisper-jax's chunks of every file, ``self.batch`` windows per compiled call (``file_batches``)."""
         if self.processes > 1:
             # Every process must run the same batches: check that all hold the same audio before the
             # first batch, or one missing or different file would leave the others waiting for it.
             files = self._multihost.agreed_inputs(files)
-        return transcribe_in_batches(files, self.batch, self._decode_windows, on_file_done)
+        return transcribe_in_batches(files, self.batch, partial(self._decode_windows, stats), on_file_done)
 
-    def _decode_windows(self, windows: list[np.ndarray]) -> list[list]:
+    def _decode_windows(self, stats: RunStats, windows: list[np.ndarray]) -> list[list]:
         from . import model
 
         # A short batch is padded with silent windows to the fixed size: no recompilation.
@@ -280,27 +274,11 @@ class JaxWhisperPipeline(Pipeline):
         self.output_devices = {d for d in tokens.devices()}
         # With several processes each holds its rows only: the (small) outputs are gathered to all.
         tokens, n_tokens, hit_max = (self._multihost.to_host(x) for x in (tokens, n_tokens, hit_max))
-        prompt = len(self.spec.prompt)
-        pieces = []
-        for row in range(len(windows)):
-            self.last_run.windows += 1
-            self.last_run.tokens += int(n_tokens[row])
-            self.last_run.max_length_hits += int(hit_max[row])
-            sampled = tokens[row, prompt : prompt + n_tokens[row]]
-            pieces.append(split_segments(sampled, self.spec.timestamp_begin, self.spec.eot, self.tokenizer.decode))
-        return pieces
+        return batch_pieces(tokens, n_tokens, hit_max, len(windows), self.spec, self.tokenizer.decode, stats)
 
     def decoding_record(self) -> DecodingRecord:
         """What the compiled decoder runs: its TokenSpec, and greedy argmax (the only rule ``generate`` has)."""
-        spec = self.spec
-        prompt = [self.tokenizer.decode([t]) for t in spec.prompt]
-        language, task = language_and_task(prompt)
-        return DecodingRecord(
-            beam_size=1, temperature=0.0, max_new_tokens=spec.max_new_tokens, suppress_tokens=spec.suppress,
-            suppress_blank=bool(spec.blank), timestamps=spec.timestamps,
-            max_initial_timestamp_index=spec.max_initial_timestamp_index if spec.timestamps else None,
-            condition_on_previous_text="<|startofprev|>" in prompt, language=language, task=task,
-        )
+        return decoding_record(self.spec, self.tokenizer.decode)
 
     def describe(self) -> dict:
         info = super().describe()
@@ -314,8 +292,7 @@ class JaxWhisperPipeline(Pipeline):
                                      if self.longform == "sequential" else
                                      f"30 s chunks every 20 s (5 s strides, whisper-jax's), {self.batch} per "
                                      "decoder batch, seams merged"),
-                    threads=self.threads, threads_source="XLA CPU thread pool: the process's CPU affinity",
-                    decoding_args=self.decoding_record().as_dict())
+                    threads=self.threads, threads_source="XLA CPU thread pool: the process's CPU affinity")
         return info
 
 

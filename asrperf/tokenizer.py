@@ -15,8 +15,8 @@ from functools import cached_property, lru_cache
 
 import tiktoken
 
-from ...errors import ConfigurationError
-from .assets import whisper_asset
+from .errors import ConfigurationError
+from .whisper_assets import whisper_asset
 
 # The language tokens follow <|startoftranscript|> in this order; a model trained on N
 # languages has the first N of them (99 up to large-v2, 100 from large-v3 on).

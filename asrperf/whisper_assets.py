@@ -11,14 +11,14 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ...errors import BackendUnavailableError
+from .errors import BackendUnavailableError
 
 
 def whisper_asset(name: str) -> Path:
     """The path of ``name`` in openai-whisper's ``assets`` folder."""
     spec = importlib.util.find_spec("whisper")
     if spec is None or not spec.submodule_search_locations:
-        raise BackendUnavailableError("the jax backend reads openai-whisper's vocabulary and mel filters: "
+        raise BackendUnavailableError("asrperf's own ports read openai-whisper's vocabulary and mel filters: "
                                       "pip install openai-whisper")
     path = Path(list(spec.submodule_search_locations)[0]) / "assets" / name
     if not path.is_file():

@@ -1,0 +1,189 @@
+"""Ratios of timings that survive noise: paired, interleaved rounds and a t interval on log ratios.
+
+On shared 2-core machines a configuration measured minutes after another can read 20-30 %
+slower for reasons that have nothing to do with it (another tenant, a frequency step,
+memory fragmentation). Two habits cancel that drift:
+
+* **pairs in ABBA order.** Round i times A and B back to back, and alternate which goes first
+  (A B, B A, A B, ...), so a slow trend falls on both sides equally (asv reverses the order on
+  alternate rounds for the same reason).
+* **an interval on the log ratio.** For pair i, d_i = ln(a_i / b_i); the ratio is exp(mean d)
+  and its interval exp(mean +- t * s / sqrt(n)). Times are positive and skewed, ratios
+  multiply: logs make both symmetric. With 3-8 pairs a bootstrap or an exact rank test cannot
+  reach 95 % at all (the signed-rank test's smallest p is 2^-n), the t interval can.
+
+Rows that were not measured as pairs get an interval on their own log times ("within-run"),
+and a ratio of two such rows a Welch interval, labelled "unpaired" wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+#: The confidence every printed interval is at.
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio of times (A / B) with its interval; ``kind`` says how it was measured."""
+
+    value: float
+    low: float
+    high: float
+    n: int  # pairs (paired) or the smaller side's rounds (unpaired)
+    kind: str  # "paired" or "unpaired"
+    confidence: float = CONFIDENCE
+
+    def __str__(self) -> str:
+        if not math.isfinite(self.low):  # a single pair has no spread to estimate
+            return f"{self.value:.2f}x [n={self.n}, no interval]"
+        return f"{self.value:.2f}x [{self.low:.2f}, {self.high:.2f}]"
+
+    def inverted(self) -> "Ratio":
+        """B / A with the same interval, inverted."""
+        return Ratio(1 / self.value, 1 / self.high, 1 / self.low, self.n, self.kind, self.confidence)
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def as_dict(self) -> dict:
+        return {"ratio": round(self.value, 4), "low": round(self.low, 4), "high": round(self.high, 4),
+                "n": self.n, "kind": self.kind, "confidence": self.confidence}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Ratio":
+        return cls(data["ratio"], data["low"], data["high"], data["n"], data["kind"], data.get("confidence", CONFIDENCE))
+
+
+def _t_quantile(confidence: float, dof: int, sides: int = 2) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(1 - (1 - confidence) / sides, dof))
+
+
+def _check_times(name: str, times: Sequence[float]) -> list[float]:
+    values = [float(x) for x in times]
+    if not values or any(not (x > 0 and math.isfinite(x)) for x in values):
+        raise ValueError(f"{name} must be positive, finite seconds, got {values!r}")
+    return values
+
+
+def paired_ratio(times_a: Sequence[float], times_b: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
+    """A's time over B's from pairs measured together: > 1 means A is slower."""
+    a, b = _check_times("times_a", times_a), _check_times("times_b", times_b)
+    if len(a) != len(b):
+        raise ValueError(f"paired times need one B time per A time, got {len(a)} and {len(b)}")
+    logs = [math.log(x / y) for x, y in zip(a, b)]
+    n = len(logs)
+    mean = sum(logs) / n
+    if n < 2:
+        return Ratio(math.exp(mean), -math.inf, math.inf, n, "paired", confidence)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in logs) / (n - 1))
+    half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
+    return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, "paired", confidence)
+
+
+def one_sided_bounds(times_a: Sequence[float], times_b: Sequence[float], confidence: float = CONFIDENCE
+                     ) -> tuple[float, float]:
+    """One-sided (lower, upper) bounds of the paired ratio A / B, each at ``confidence``.
+
+    The gate asks two one-sided questions: is head surely slower than base by more than x
+    (lower bound above x), and is it surely within y (upper bound below y)?
+    """
+    a, b = _check_times("times_a", times_a), _check_times("times_b", times_b)
+    logs = [math.log(x / y) for x, y in zip(a, b)]
+    n = len(logs)
+    if n < 2:
+        return 0.0, math.inf
+    mean = sum(logs) / n
+    sd = math.sqrt(sum((d - mean) ** 2 for d in logs) / (n - 1))
+    half = _t_quantile(confidence, n - 1, sides=1) * sd / math.sqrt(n)
+    return math.exp(mean - half), math.exp(mean + half)
+
+
+def log_spread(times: Sequence[float]) -> float:
+    """Standard deviation of ln(time): the per-round noise as a fraction (0.03 = about 3 %)."""
+    values = [math.log(x) for x in _check_times("times", times)]
+    if len(values) < 2:
+        return math.nan
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def within_run_interval(times: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(geometric mean, low, high) of one row's rounds: an interval on its log times, for rows not paired."""
+    values = _check_times("times", times)
+    logs = [math.log(x) for x in values]
+    n = len(logs)
+    mean = sum(logs) / n
+    if n < 2:
+        return math.exp(mean), -math.inf, math.inf
+    half = _t_quantile(confidence, n - 1) * log_spread(values) / math.sqrt(n)
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def unpaired_ratio(times_a: Sequence[float], times_b: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
+    """A / B from two rows measured apart (Welch's interval on log times); weaker than ``paired_ratio``."""
+    a = [math.log(x) for x in _check_times("times_a", times_a)]
+    b = [math.log(x) for x in _check_times("times_b", times_b)]
+    mean = sum(a) / len(a) - sum(b) / len(b)
+    n = min(len(a), len(b))
+    if n < 2:
+        return Ratio(math.exp(mean), -math.inf, math.inf, n, "unpaired", confidence)
+    var_a = log_spread(times_a) ** 2 / len(a)
+    var_b = log_spread(times_b) ** 2 / len(b)
+    se = math.sqrt(var_a + var_b)
+    if se == 0:
+        return Ratio(math.exp(mean), math.exp(mean), math.exp(mean), n, "unpaired", confidence)
+    dof = se ** 4 / (var_a ** 2 / (len(a) - 1) + var_b ** 2 / (len(b) - 1))  # Welch-Satterthwaite
+    from scipy.stats import t
+
+    half = float(t.ppf(1 - (1 - confidence) / 2, dof)) * se
+    return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, "unpaired", confidence)
+
+
+def abba_order(pairs: int) -> list[tuple[str, str]]:
+    """Which side goes first in each pair: A B, B A, A B, B A, ..."""
+    return [("a", "b") if i % 2 == 0 else ("b", "a") for i in range(pairs)]
+
+
+@dataclass(frozen=True)
+class PairedTimes:
+    """Seconds of each side's calls, pair by pair, and the ratio they give (A / B)."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+
+    @property
+    def ratio(self) -> Ratio:
+        return paired_ratio(self.a, self.b)
+
+
+def measure_pairs(call_a: Callable[[], object], call_b: Callable[[], object], pairs: int, warmup: int = 1,
+                  clock: Callable[[], float] = time.perf_counter,
+                  on_result: Callable[[str, object], None] | None = None) -> PairedTimes:
+    """Time ``call_a`` and ``call_b`` in ``pairs`` ABBA pairs, after ``warmup`` untimed calls of each.
+
+    Each call must return only when its result is ready (asrperf pipelines do: they wait
+    for the device). ``on_result(side, result)`` sees every timed call's result, so the
+    caller can check each side transcribed correctly.
+    """
+    if pairs < 1:
+        raise ValueError(f"pairs must be at least 1, got {pairs}")
+    calls = {"a": call_a, "b": call_b}
+    for _ in range(warmup):  # each side its own warm-up: compiled programs, caches, allocator
+        call_a()
+        call_b()
+    times: dict[str, list[float]] = {"a": [], "b": []}
+    for order in abba_order(pairs):
+        for side in order:
+            start = clock()
+            result = calls[side]()
+            times[side].append(clock() - start)
+            if on_result is not None:
+                on_result(side, result)
+    return PairedTimes(tuple(times["a"]), tuple(times["b"]))

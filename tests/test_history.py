@@ -1,0 +1,54 @@
+"""asrperf history: rows across saved runs in commit order, with intervals and step changes marked."""
+
+import json
+
+import pytest
+
+from asrperf.cli import main
+from asrperf.history import load_history
+
+pytestmark = pytest.mark.cpu
+
+
+def save_run(folder, number, commit, when, median, rounds, ratio=None):
+    benchmarks = [{"name": "test_warm[jax-real-utt]", "stats": {"median": median, "data": rounds},
+                   "extra_info": {"backend": "jax", "phase": "warm"}}]
+    if ratio:
+        benchmarks.append({"name": "test_pair[compiler]", "stats": {"median": 2.0, "data": [2.0, 2.0]},
+                           "extra_info": {"phase": "pair", "pair_ratio": {"ratio": ratio, "low": ratio * 0.97,
+                                                                          "high": ratio * 1.03, "n": 6,
+                                                                          "kind": "paired"}}})
+    (folder / f"{number:04d}_{commit}_{when}.json").write_text(json.dumps(
+        {"commit_info": {"id": commit * 4, "time": f"2026-12-0{number}T10:00:00"}, "benchmarks": benchmarks}))
+
+
+@pytest.fixture
+def storage(tmp_path):
+    folder = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    # Saved out of order: the history sorts by commit time.
+    save_run(folder, 3, "cccccc", "c", 1.50, [1.49, 1.50, 1.52], ratio=1.4)
+    save_run(folder, 1, "aaaaaa", "a", 1.00, [0.99, 1.00, 1.02], ratio=1.4)
+    save_run(folder, 2, "bbbbbb", "b", 1.01, [0.98, 1.01, 1.04], ratio=1.41)
+    return tmp_path / ".benchmarks"
+
+
+def test_rows_in_commit_order_with_steps_marked(storage):
+    history = {s.name: s for s in load_history(storage)}
+    warm = history["test_warm[jax-real-utt]"]
+    assert [p.run[:7] for p in warm.points] == ["aaaaaaa", "bbbbbbb", "ccccccc"]
+    assert all(p.low <= p.value <= p.high for p in warm.points)
+    steps = warm.steps()
+    assert len(steps) == 1 and steps[0][1].run.startswith("ccccccc")  # 1.01 -> 1.50, disjoint intervals
+    assert history["test_pair[compiler]"].unit == "ratio" and not history["test_pair[compiler]"].steps()
+
+
+def test_cli_writes_table_and_png(storage, tmp_path):
+    assert main(["history", str(storage), "-o", str(tmp_path / "out")]) == 0
+    text = (tmp_path / "out" / "history.md").read_text()
+    assert "test_warm[jax-real-utt] (s)" in text and "1.49x" in text
+    assert (tmp_path / "out" / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_saved_runs_is_a_clear_error(tmp_path):
+    assert main(["history", str(tmp_path / "nothing")]) == 2
