@@ -43,12 +43,13 @@ ifeq ($(GPU),1)
 	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION),!=$(TORCH_VERSION)+cpu" $(CUDA_PACKAGES)
 else
 	# torch first, pinned, so that the packages installed next reuse it. On this project's machines
-	# the pin finds the CPU wheel in the local wheel directory (pip's find-links, no index needed).
+	# the pin finds the CPU wheel in the local wheel directory (pip's find-links, no index needed; its
+	# dependencies come with the next install).
 	# Elsewhere (GitHub's runners) PyPI's torch 2.13.0 on Linux is the CUDA 13 build, GBs with its
 	# NVIDIA wheels: take the CPU build from PyTorch's CPU index instead. Failing both, PyPI's.
 	$(PY) -c "import torch" 2>/dev/null \
-		|| $(PY) -m pip install --quiet --no-index "torch==$(TORCH_VERSION)" 2>/dev/null \
-		|| $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX) \
+		|| $(PY) -m pip install --quiet --no-index --no-deps "torch==$(TORCH_VERSION)" 2>/dev/null \
+		|| $(PY) -m pip install --quiet --retries 1 --timeout 20 "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX) \
 		|| $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)" || $(PY) -m pip install --quiet torch
 endif
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
