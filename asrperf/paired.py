@@ -72,17 +72,28 @@ def _check_times(name: str, times: Sequence[float]) -> list[float]:
     return values
 
 
-def paired_ratio(times_a: Sequence[float], times_b: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
-    """A's time over B's from pairs measured together: > 1 means A is slower."""
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (nan for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else math.nan
+
+
+def _log_ratios(times_a: Sequence[float], times_b: Sequence[float]) -> list[float]:
+    """ln(a_i / b_i) of paired times, checked."""
     a, b = _check_times("times_a", times_a), _check_times("times_b", times_b)
     if len(a) != len(b):
         raise ValueError(f"paired times need one B time per A time, got {len(a)} and {len(b)}")
-    logs = [math.log(x / y) for x, y in zip(a, b)]
+    return [math.log(x / y) for x, y in zip(a, b)]
+
+
+def paired_ratio(times_a: Sequence[float], times_b: Sequence[float], confidence: float = CONFIDENCE) -> Ratio:
+    """A's time over B's from pairs measured together: > 1 means A is slower."""
+    logs = _log_ratios(times_a, times_b)
     n = len(logs)
-    mean = sum(logs) / n
+    mean, sd = _mean_sd(logs)
     if n < 2:
         return Ratio(math.exp(mean), -math.inf, math.inf, n, "paired", confidence)
-    sd = math.sqrt(sum((d - mean) ** 2 for d in logs) / (n - 1))
     half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
     return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, "paired", confidence)
 
@@ -94,24 +105,18 @@ def one_sided_bounds(times_a: Sequence[float], times_b: Sequence[float], confide
     The gate asks two one-sided questions: is head surely slower than base by more than x
     (lower bound above x), and is it surely within y (upper bound below y)?
     """
-    a, b = _check_times("times_a", times_a), _check_times("times_b", times_b)
-    logs = [math.log(x / y) for x, y in zip(a, b)]
+    logs = _log_ratios(times_a, times_b)
     n = len(logs)
     if n < 2:
         return 0.0, math.inf
-    mean = sum(logs) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in logs) / (n - 1))
+    mean, sd = _mean_sd(logs)
     half = _t_quantile(confidence, n - 1, sides=1) * sd / math.sqrt(n)
     return math.exp(mean - half), math.exp(mean + half)
 
 
 def log_spread(times: Sequence[float]) -> float:
     """Standard deviation of ln(time): the per-round noise as a fraction (0.03 = about 3 %)."""
-    values = [math.log(x) for x in _check_times("times", times)]
-    if len(values) < 2:
-        return math.nan
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return _mean_sd([math.log(x) for x in _check_times("times", times)])[1]
 
 
 def within_run_interval(times: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:

@@ -7,16 +7,14 @@ A row is built in one place (``ResultRow.build``) from what a pipeline says of i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..backends.base import Run
 from ..backends.devices import peak_device_memory
 from ..hardware import jax_gpu_memory_policy
-from ..memory import peak_rss_mb  # noqa: F401  (re-exported: the cold child's and older callers' import)
 from ..metrics import wer
-from ..paired import paired_ratio, within_run_interval
+from ..paired import log_spread, paired_ratio, within_run_interval
 from ..segments import join_text
 
 
@@ -100,11 +98,6 @@ class ResultRow:
         return info
 
 
-def peak_device_memory_mb(backend: str) -> float | None:
-    """Peak GPU memory of the framework behind ``backend`` in this process, where it can say; None on CPU."""
-    return peak_device_memory(backend)[0]
-
-
 def run_facts(run: Run) -> dict:
     """A run's figures as JSON (the cold child's report); ``ResultRow.build(**...)`` takes them back."""
     return {"audio_s": run.audio_s, "windows": run.windows, "tokens": run.tokens,
@@ -115,9 +108,7 @@ def run_facts(run: Run) -> dict:
 def pair_row(factor, first: dict, second: dict, times_first: Sequence[float], times_second: Sequence[float]) -> dict:
     """A factor pair's row: both sides' rows, and second / first from the paired rounds with its interval."""
     ratio = paired_ratio(times_second, times_first)
-    spread = [math.log(b / a) for a, b in zip(times_first, times_second)]
-    mean = sum(spread) / len(spread)
-    per_pair = math.sqrt(sum((d - mean) ** 2 for d in spread) / (len(spread) - 1)) if len(spread) > 1 else math.nan
+    per_pair = log_spread([b / a for a, b in zip(times_first, times_second)])  # sd of ln(second / first)
     return {
         "phase": "pair",
         "factor": factor.name,
