@@ -337,6 +337,8 @@ def summary_text(rows: list[Row], pairs: list[FactorCell] = ()) -> str:
                                                           if paired else "UNPAIRED rows measured apart")]
         text += [f"  {c.factor:<29} {c.describe()} [{c.model} {c.audio}]: {c.ratio}" for c in cells]
         text.append("")
+    if not rows:  # a run of factor pairs only
+        return "\n".join(text).rstrip()
     header = ("backend", "long-form", "model", "dtype", "batch", "audio", "phase", "median s", "95% (rounds)",
               "RTFx", "WER", "x openai-whisper (unpaired)")
     table = [header]

@@ -25,8 +25,8 @@ def test_pair(benchmark, pipeline, pair, request):
     factor, case_first, case_second = pair
     for case in (case_first, case_second):
         skip_unless_runnable(case)
-    first = pipeline(**_pipeline_args(case_first, factor.first))
-    second = pipeline(**_pipeline_args(case_second, factor.second))
+    first, second = (pipeline(case.backend, case.model, case.device, case.dtype, case.batch_size,
+                              longform=case.longform, **case.options) for case in (case_first, case_second))
     audio = audio_case(case_first.audio, corpus_dir(request.config))
     calibration = calibrating(request.config)
     pairs = 2 if calibration else max(2, request.config.getoption("--asrperf-pairs"))
@@ -58,8 +58,3 @@ def test_pair(benchmark, pipeline, pair, request):
     # Speed without the right words is not a result, on either side of the pair.
     for case, side in ((case_first, "first"), (case_second, "second")):
         assert_transcribed(case, benchmark.extra_info[side], calibration)
-
-
-def _pipeline_args(case, side) -> dict:
-    return {"backend": case.backend, "model": case.model, "device": case.device, "dtype": case.dtype,
-            "batch_size": case.batch_size, "longform": case.longform, **dict(side.options)}
