@@ -262,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
                                        "intervals and step changes marked: history.md and history.png")
     h.add_argument("storage", nargs="?", default=".benchmarks", help="pytest-benchmark's storage folder")
     h.add_argument("-o", "--output", default="history", help="output directory")
-    h.add_argument("--machine", default=None, help="machine id folder (default: the one with most runs)")
+    h.add_argument("--machine", default=None, help="a machine id folder or a CPU name (default: the pair of them with most runs)")
     h.add_argument("-k", "--match", default=None, help="only rows whose name contains this")
     h.set_defaults(run=_history)
     d = sub.add_parser("docs", help="regenerate the tables in README.md and docs/*.md from their committed "

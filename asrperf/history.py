@@ -6,7 +6,8 @@ each row draws its median with its 95 % within-run interval per run (a pair row:
 ratio and interval), marking a **step** where two consecutive runs' intervals do not overlap
 and the medians differ by more than ``STEP_MIN_CHANGE`` (the view asv's regression pages and
 github-action-benchmark's charts give). Runs on different machines are kept apart: a saved
-run's folder is pytest-benchmark's machine id, and only one machine's runs are compared.
+run's folder is pytest-benchmark's machine id (OS and Python only), so runs are further grouped
+by the CPU each recorded, and only one CPU's runs are compared: a change of machine is not a step.
 """
 
 from __future__ import annotations
@@ -72,25 +73,30 @@ def _label(data: dict) -> tuple[str, str]:
     return when, label
 
 
+def _cpu(data: dict) -> str:
+    info = data.get("machine_info") or {}
+    return str((info.get("cpu") or {}).get("brand_raw") or (info.get("asrperf") or {}).get("cpu_model") or "?")
+
+
 def load_history(storage: Path, machine: str | None = None) -> list[Series]:
-    """Every row's series over the saved runs of one machine (the one with most runs, unless named)."""
-    folders = [p for p in Path(storage).glob("*") if p.is_dir() and list(p.glob("*.json"))]
-    if not folders:
+    """Every row's series over the saved runs of one machine: the pytest-benchmark machine id and CPU
+    with the most runs, unless ``machine`` names one (either the folder or the CPU)."""
+    paths = [p for p in Path(storage).glob("*/*.json")]
+    if not paths:
         raise ConfigurationError(f"no saved runs under {storage}: run `make bench` (it saves with "
                                  "--benchmark-autosave) at least twice, on different commits")
-    if machine is not None:
-        folders = [p for p in folders if p.name == machine]
-        if not folders:
-            raise ConfigurationError(f"no saved runs for machine {machine!r} under {storage}")
-    folder = max(folders, key=lambda p: len(list(p.glob("*.json"))))
-    runs = []
-    for path in folder.glob("*.json"):
+    groups: dict[tuple[str, str], list] = {}
+    for path in paths:
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{path} is not a pytest-benchmark JSON file ({exc})") from None
-        runs.append((*_label(data), data))
-    runs.sort(key=lambda run: run[0])
+        groups.setdefault((path.parent.name, _cpu(data)), []).append((*_label(data), data))
+    if machine is not None:
+        groups = {key: runs for key, runs in groups.items() if machine in key}
+        if not groups:
+            raise ConfigurationError(f"no saved runs for machine {machine!r} under {storage}")
+    runs = sorted(max(groups.values(), key=len), key=lambda run: run[0])
     series: dict[str, tuple[str, list[Point]]] = {}
     for _, label, data in runs:
         for bench in data.get("benchmarks", []):

@@ -35,6 +35,16 @@ def calibrating(config) -> bool:
     return bool(config.getoption("--asrperf-calibrate"))
 
 
+#: ABBA pairs per factor row unless --asrperf-pairs says. The quick preset is a first answer in
+#: minutes: 4 pairs give about +-6 % at the per-pair noise the gate calibration measured (3.6 %,
+#: docs/results/gate-calibration.json); the full preset takes 6 for narrower intervals.
+PAIRS_BY_PRESET = {"quick": 4, "full": 6, "article": 6}
+
+
+def pairs_wanted(config) -> int:
+    return config.getoption("--asrperf-pairs") or PAIRS_BY_PRESET[config.getoption("--asrperf-preset")]
+
+
 def timing(config) -> dict:
     """Rounds and warm-up of a warm row: >= 3 rounds after a warm-up, or one round when calibrating."""
     if calibrating(config):

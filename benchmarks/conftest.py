@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import weakref
 
 import pytest
 
 from conftest import corpus_dir
 
+from .checks import PAIRS_BY_PRESET
 from .matrix import FILE_AUDIO, QUICK_CACHE_MODES, SLOW_AUDIO, cases, factor_pairs
 
 #: cold jax rows: no persistent cache, an empty one each round, one filled before timing
@@ -24,8 +26,27 @@ def pytest_addoption(parser):
                     help="a calibration pass: one untimed-quality round per row (no warm-up, 2 pairs, 1 cold "
                          "round), each row held to its audio case's ceiling only; then "
                          "`python -m asrperf.bench.calibrate RESULTS.json` writes the per-row limits")
-    group.addoption("--asrperf-pairs", type=int, default=6,
-                    help="ABBA pairs per factor row (test_pair), after one warm-up call of each side (>= 2)")
+    group.addoption("--asrperf-pairs", type=int, default=None,
+                    help="ABBA pairs per factor row (test_pair), after one warm-up call of each side (>= 2; "
+                         f"default: {PAIRS_BY_PRESET['quick']} in the quick preset, {PAIRS_BY_PRESET['full']} "
+                         "otherwise)")
+
+
+@pytest.fixture(scope="session")
+def warm_up():
+    """``warm_up(pipe, audio_name, call)``: ``call()`` once per pipeline and input in this session.
+
+    A pipeline shared by several rows (the factor pairs share most of theirs) is warm after its
+    first call on an input; warming it again before every row only spends the time budget.
+    """
+    done: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def run(pipe, audio_name: str, call) -> None:
+        if audio_name not in done.setdefault(pipe, set()):
+            call()
+            done[pipe].add(audio_name)
+
+    return run
 
 
 def _wanted(config, case) -> bool:

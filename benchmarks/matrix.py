@@ -134,11 +134,13 @@ QUICK_DTYPE = {"whisper-cpp": "float16"}
 #: The quick preset beyond its factor pairs (which are the answer: ``factor_pairs``). Cold starts on
 #: one utterance (and its warm row, seconds): backend -> its batch size there.
 QUICK_SHORT = {"jax": 8, "torch": 8, "openai-whisper": None, "faster-whisper": None, "whisper-cpp": None}
-#: Many files in one job: jax batching across files, against openai-whisper and the fastest peer.
-QUICK_FILES = {("jax", 8), ("openai-whisper", None), ("faster-whisper", None)}
+#: Many files in one job: jax batching across files, against openai-whisper, the fastest peer
+#: (faster-whisper) and the C++ engine (whisper.cpp).
+QUICK_FILES = {("jax", 8), ("openai-whisper", None), ("faster-whisper", None), ("whisper-cpp", None)}
 #: Cold-row cache modes in the quick preset, where fewer than all: a torch "miss" or "off" round
-#: compiles from scratch (about a minute on two cores), so quick keeps the cached start a user sees.
-QUICK_CACHE_MODES = {"torch": ("hit",)}
+#: compiles from scratch (about a minute on two cores), so quick keeps the cached start a user sees;
+#: jax keeps no cache and a filled one (its "miss" differs from "off" by writing the cache).
+QUICK_CACHE_MODES = {"torch": ("hit",), "jax": ("off", "hit")}
 # Each preset is a predicate over (case, the quick audio cases: real speech where a corpus is in use).
 PRESETS = {
     # make bench: the factor pairs (benchmarks/test_factors.py), then cold starts and many files in one

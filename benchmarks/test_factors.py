@@ -1,7 +1,7 @@
 """What made the difference: each factor's two pipelines timed as ABBA pairs in one process.
 
 A ratio of two warm rows measured minutes apart carries the machine's drift (up to ~30 % on
-shared 2-core machines). Here both pipelines live in this process, each gets its own warm-up,
+shared 2-core machines). Here both pipelines live in this process, each warmed up on the input (once a session),
 then round i times one call of each back to back, alternating which goes first
 (``asrperf.paired``). The row's ratio is exp(mean ln(second / first)) with its 95 % t interval;
 pytest-benchmark's own statistics are those of a whole pair (both calls), so
@@ -11,6 +11,7 @@ pytest-benchmark's own statistics are those of a whole pair (both calls), so
 from __future__ import annotations
 
 import statistics
+from functools import partial
 
 from asrperf.bench.audio_cases import audio_case
 from asrperf.bench.record import ResultRow, pair_row
@@ -18,10 +19,10 @@ from asrperf.paired import abba_order
 from asrperf.segments import join_text
 from conftest import corpus_dir
 
-from .checks import assert_transcribed, calibrating, skip_unless_runnable
+from .checks import assert_transcribed, calibrating, pairs_wanted, skip_unless_runnable
 
 
-def test_pair(benchmark, pipeline, pair, request):
+def test_pair(benchmark, pipeline, pair, warm_up, request):
     factor, case_first, case_second = pair
     for case in (case_first, case_second):
         skip_unless_runnable(case)
@@ -29,10 +30,10 @@ def test_pair(benchmark, pipeline, pair, request):
                               longform=case.longform, **case.options) for case in (case_first, case_second))
     audio = audio_case(case_first.audio, corpus_dir(request.config))
     calibration = calibrating(request.config)
-    pairs = 2 if calibration else max(2, request.config.getoption("--asrperf-pairs"))
+    pairs = 2 if calibration else max(2, pairs_wanted(request.config))
     if not calibration:
-        first.transcribe(audio.samples)  # each side's own warm-up
-        second.transcribe(audio.samples)
+        for pipe in (first, second):  # each side's own warm-up, once a session per pipeline and input
+            warm_up(pipe, case_first.audio, partial(pipe.transcribe, audio.samples))
     orders = iter(abba_order(pairs))
     times: dict[str, list[float]] = {"first": [], "second": []}
     runs: dict[str, object] = {}

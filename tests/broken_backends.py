@@ -3,8 +3,8 @@
 ``ASRPERF_BROKEN=empty`` makes openai-whisper's pipeline return nothing, instantly;
 ``ASRPERF_BROKEN=garbage`` makes it return the same wrong sentence; ``ASRPERF_BROKEN=crash``
 makes building it raise an ordinary bug; ``ASRPERF_BROKEN=lost-window`` runs the real jax
-pipeline but drops what it transcribed in one 30 s stretch (about a tenth of five minutes),
-the failure a per-audio ceiling let through. None of these may pass or skip as a benchmark row.
+pipeline but drops what it transcribed in a tenth of the audio (30 s of five minutes, 5 s of
+a minute), the failure a per-audio ceiling let through. None of these may pass or skip as a benchmark row.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class BrokenPipeline(Pipeline):
         return []
 
 
-#: The stretch the lost-window stand-in drops, in seconds of audio.
-LOST_WINDOW_S = (120.0, 150.0)
+#: The stretch the lost-window stand-in drops, as shares of the audio's length (120-150 s of five minutes).
+LOST_WINDOW_SHARE = (0.4, 0.5)
 
 
 def build(config):
@@ -47,7 +47,8 @@ def _losing_a_window(config):
     transcribe = pipe._transcribe
 
     def without_one_window(samples, stats):
-        start, end = LOST_WINDOW_S
+        seconds = len(samples) / 16_000  # asrperf's sample rate
+        start, end = (share * seconds for share in LOST_WINDOW_SHARE)
         return [s for s in transcribe(samples, stats) if not start <= s.start < end]
 
     pipe._transcribe = without_one_window

@@ -12,6 +12,9 @@ AGREEMENT_BACKENDS = {
 }
 #: every second utterance: all voices and speeds, half the time
 AGREEMENT_SUBSET = utterances()[::2]
+#: the handful of clips the laptop check (`-m cpu`) runs every backend on: the first of
+#: ``agreement_utterances``; the whole corpus is a calibration run
+CLIPS = 4
 
 
 def agreement_utterances(real_corpus):

@@ -12,8 +12,10 @@ from asrperf import tolerances
 from asrperf.metrics import wer
 
 from .corpus_runs import AGREEMENT_BACKENDS, agreement_utterances
+from .test_external_corpus import real_speech_with_limits
 
-# Every backend over the whole corpus: a calibration run (make test), not the laptop check.
+# Every backend over the whole corpus: a calibration run (make test), not the laptop check, which
+# holds every backend to the per-utterance limits on the corpus's first clips (tests/test_external_corpus.py).
 pytestmark = pytest.mark.calibration
 
 
@@ -66,3 +68,15 @@ def test_pairwise_agreement(texts, items, limits, a, b):
 def test_accuracy_gate_catches_drift():
     assert tolerances.accuracy_ok(0.16, 0.1676)
     assert not tolerances.accuracy_ok(0.20, 0.1676)
+
+
+@pytest.mark.parametrize("name", list(AGREEMENT_BACKENDS))
+def test_real_speech_wer_within_calibrated_limit(real_corpus, corpus_transcripts, pipeline, name):
+    """The whole corpus, where the limits were calibrated (the laptop check runs its first clips:
+    tests/test_external_corpus.py)."""
+    real_speech_with_limits(real_corpus)
+    texts = corpus_transcripts(name)  # skips when the backend cannot run here
+    config = pipeline(model="tiny.en", **AGREEMENT_BACKENDS[name]).config  # the session's: no second build
+    limit = tolerances.real_speech_max_wer(config.backend, config.longform)
+    measured = wer([u.text for u in agreement_utterances(real_corpus)], texts)
+    assert measured <= limit, f"{name}: corpus WER {measured:.3f} on real speech, calibrated limit {limit}"

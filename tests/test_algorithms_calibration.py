@@ -2,7 +2,9 @@
 
 jax and openai-whisper running openai-whisper's sequential seek and whisper-jax's chunks, on 5
 minutes of composed speech and on the whole corpus (real speech where present); the one-minute
-version of the same check runs under `-m cpu` (tests/test_algorithms.py).
+version of the same check runs under `-m cpu` (tests/test_algorithms.py). Also upstream whisper-jax
+against asrperf's jax on the 5 minutes, batch 8 (a composed minute runs under `-m cpu`:
+tests/test_whisper_jax_upstream.py).
 """
 
 import pytest
@@ -14,6 +16,7 @@ from asrperf.segments import join_text
 
 from .corpus_runs import agreement_utterances
 from .test_algorithms import CORPUS_RUNS, RUNS, agreement_name
+from .test_whisper_jax_upstream import agree_with_the_jax_backend, probe
 
 pytestmark = pytest.mark.calibration
 
@@ -65,3 +68,13 @@ def test_the_algorithms_differ(five_minutes):
 def test_frameworks_agree_on_the_corpus(corpus_texts, algorithm):
     torch_texts, jax_texts = corpus_texts[("openai-whisper", algorithm)], corpus_texts[("jax", algorithm)]
     assert wer(torch_texts, jax_texts) <= tolerances.MAX_SAME_ALGORITHM_PAIRWISE_WER
+
+
+def test_whisper_jax_agrees_with_the_jax_backend_on_five_minutes_batched(pipeline):
+    """Upstream whisper-jax and asrperf's jax, same weights, same (chunked) algorithm, on 5 composed minutes
+    at batch 8 (14 seams), where the tolerance was calibrated; a minute runs under -m cpu
+    (tests/test_whisper_jax_upstream.py)."""
+    if reason := probe():
+        pytest.skip(f"whisper-jax unavailable: {reason}")
+    scores = agree_with_the_jax_backend(pipeline, "5min", 8)
+    assert abs(scores["whisper-jax"] - scores["jax"]) <= tolerances.MAX_WER_DELTA_WHISPER_JAX_VS_JAX, scores

@@ -33,15 +33,11 @@ def cold_child(wav, cache_dir):
     return json.loads(cold_json), json.loads(imported)
 
 
-def test_jax_cold_start_skips_torch_and_reuses_its_executables(tmp_path):
-    from asrperf.bench.audio_cases import audio_case_file
-
-    wav = audio_case_file("utt", tmp_path)
-    first, first_imports = cold_child(wav, tmp_path / "cache")
-    second, second_imports = cold_child(wav, tmp_path / "cache")
+def test_jax_cold_start_skips_torch_and_reuses_its_executables(two_cold_children):
+    (first, first_imports), (second, second_imports), cache = two_cold_children
     assert first_imports == second_imports == {"torch": False, "whisper": False, "transformers": False}
     assert first["description"]["executables_loaded"] == 0
-    assert list((tmp_path / "cache" / "asrperf-executables").iterdir())
+    assert list((cache / "asrperf-executables").iterdir())
     # Every program of the second process came whole from disk, and runs as the freshly compiled one did.
     assert second["description"]["executables_loaded"] == 2 and second["compilation_cache"] == "hit"
     assert second["text"] == first["text"] and first["text"].strip()

@@ -50,5 +50,16 @@ def test_cli_writes_table_and_png(storage, tmp_path):
     assert (tmp_path / "out" / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_runs_on_another_cpu_are_kept_apart(storage):
+    folder = storage / "Linux-CPython-3.11-64bit"
+    data = json.loads(next(folder.glob("0003_*.json")).read_text())
+    data["machine_info"] = {"cpu": {"brand_raw": "Another CPU"}}
+    data["commit_info"]["time"] = "2026-12-09T10:00:00"
+    (folder / "0004_dddddd_d.json").write_text(json.dumps(data))
+    # Three runs on the first CPU win; the other CPU's run is not a point (nor a step) in its series.
+    assert len({s.name: s for s in load_history(storage)}["test_warm[jax-real-utt]"].points) == 3
+    assert len(load_history(storage, machine="Another CPU")[0].points) == 1
+
+
 def test_no_saved_runs_is_a_clear_error(tmp_path):
     assert main(["history", str(tmp_path / "nothing")]) == 2

@@ -78,12 +78,16 @@ def test_one_file_passed_where_a_list_is_expected_says_so(pipeline, tone):
 
 # The jax backend, token for token: each file's sampled tokens in transcribe_many are those of
 # transcribe() alone, whichever row and batch its windows land in.
-# Batch sizes from the two the examples use: each new size compiles a pipeline (seconds), and the
-# scheduler's own property over every size is the stand-in test above.
+# Batch sizes: the session's two shared jax pipelines (batch 1: tests/corpus_runs.py's; batch 8:
+# tests/test_algorithms.py's chunked row), so no example builds or
+# compiles a pipeline of its own. Batch 8 compiles its buckets 1, 2, 4 and 8 (asrperf.batch_buckets)
+# once a session, so its examples run every decoder batch from 1 to 8 rows; at batch 1 every window
+# is its own batch, so each file of more than one window is split across batches. The scheduler's
+# own property over every batch size 1-8 is the stand-in test above (200 examples).
 @settings(max_examples=4, deadline=None)
-@given(specs=file_specs, batch_size=st.sampled_from((3, 8)))
+@given(specs=file_specs, batch_size=st.sampled_from((1, 8)))
 @example(specs=[(0.0, MIN_S), (0.5, MAX_S)], batch_size=8)  # shortest and longest, one batch
-@example(specs=[(0.2, 25.0), (0.9, 45.0), (0.4, 3.0)], batch_size=3)  # a file split across batches
+@example(specs=[(0.2, 25.0), (0.9, 45.0), (0.4, 3.0)], batch_size=1)  # a file split across batches
 def test_jax_files_together_decode_the_same_tokens_as_alone(pipeline, speech, specs, batch_size):
     from asrperf import token_rules
 
@@ -108,7 +112,7 @@ def test_jax_files_together_decode_the_same_tokens_as_alone(pipeline, speech, sp
 
 
 @pytest.mark.parametrize("backend,options", [
-    ("openai-whisper", {"longform": "chunked", "batch_size": 4}),
+    ("openai-whisper", {"longform": "chunked", "batch_size": 8}),  # tests/test_algorithms.py's pipeline
     ("transformers", {"batch_size": 4}),
     # Backends without a cross-file batch loop over the files: same answer, and describe() says so.
     ("faster-whisper", {}),

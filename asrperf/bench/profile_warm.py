@@ -57,6 +57,7 @@ def profile(model: str, batch_size: int, seconds: float, repeats: int) -> dict:
     import numpy as np
 
     from asrperf.backends import load_pipeline
+    from asrperf.batch_buckets import BucketLog
     from asrperf.corpus import compose
     from asrperf.longform import plan_chunks
 
@@ -67,16 +68,18 @@ def profile(model: str, batch_size: int, seconds: float, repeats: int) -> dict:
     audio = np.zeros((pipe.batch, window), np.float32)
     for row, chunk in enumerate(chunks[: pipe.batch]):
         audio[row, : chunk.end - chunk.start] = samples[chunk.start : chunk.end]
-    one = jax.device_put(audio[: pipe.encoder_batch], pipe._batch_sharding)
-    pipe._encode(one).block_until_ready()
-    encoder_s = _median_s(lambda: pipe._encode(one).block_until_ready(), repeats) / pipe.encoder_batch
+    # The full batch's compiled programs (a short input would run a smaller bucket: asrperf.batch_buckets).
+    encode, micro, _, generate = pipe._bucket(pipe.batch, BucketLog())
+    one = jax.device_put(audio[:micro], pipe._batch_sharding)
+    encode(one).block_until_ready()
+    encoder_s = _median_s(lambda: encode(one).block_until_ready(), repeats) / micro
     features = jax.block_until_ready(jax.device_put(
-        jax.numpy.concatenate([pipe._encode(jax.device_put(audio[i : i + pipe.encoder_batch], pipe._batch_sharding))
-                               for i in range(0, pipe.batch, pipe.encoder_batch)]), pipe._batch_sharding))
+        jax.numpy.concatenate([encode(jax.device_put(audio[i : i + micro], pipe._batch_sharding))
+                               for i in range(0, pipe.batch, micro)]), pipe._batch_sharding))
     valid = jax.device_put(np.arange(pipe.batch) < min(len(chunks), pipe.batch), pipe._batch_sharding)
-    tokens, n_tokens, _ = jax.block_until_ready(pipe._generate(features, valid))
+    tokens, n_tokens, _ = jax.block_until_ready(generate(features, valid))
     steps = len(pipe.spec.prompt) + int(np.asarray(n_tokens).max())  # the loop runs until the longest row ends
-    decode_s = _median_s(lambda: jax.block_until_ready(pipe._generate(features, valid)), repeats)
+    decode_s = _median_s(lambda: jax.block_until_ready(generate(features, valid)), repeats)
     whole_s = _median_s(lambda: pipe.transcribe(samples), max(1, repeats // 2))
     batches = -(-len(chunks) // pipe.batch)
     return {
@@ -93,6 +96,7 @@ def profile_torch(model: str, batch_size: int, seconds: float, repeats: int, com
 
     from asrperf.backends import load_pipeline
     from asrperf.backends.torch_whisper import decode
+    from asrperf.batch_buckets import BucketLog
     from asrperf.corpus import compose
     from asrperf.longform import plan_chunks
 
@@ -100,10 +104,10 @@ def profile_torch(model: str, batch_size: int, seconds: float, repeats: int, com
     samples = compose(seconds, seed=0).samples
     chunks = plan_chunks(len(samples))
     mels = [pipe._log_mel(samples[c.start : c.end]) for c in chunks[: pipe.batch]]
+    cache, features = pipe._bucket(pipe.batch, BucketLog())  # the full batch's bucket, compiled
     with torch.no_grad():
         one = torch.stack(mels[: pipe.encoder_batch])
         encoder_s = _median_s(lambda: pipe._encoder(one), repeats) / pipe.encoder_batch
-        features = pipe._features
         for row, mel in enumerate(mels):
             features[row] = pipe._encoder(mel[None])[0]
         cross_kv_s = _median_s(lambda: pipe._cross_kv(features), repeats)
@@ -111,14 +115,14 @@ def profile_torch(model: str, batch_size: int, seconds: float, repeats: int, com
         valid = torch.arange(pipe.batch) < len(mels)
 
         def generate():
-            return decode.generate(pipe._step, pipe.spec, pipe._cache, cross, valid)
+            return decode.generate(pipe._step, pipe.spec, cache, cross, valid)
 
         steps = len(pipe.spec.prompt) + int(generate()[1].max())  # the loop runs until the longest row ends
         decode_s = _median_s(generate, repeats)
     whole_s = _median_s(lambda: pipe.transcribe(samples), max(1, repeats // 2))
     return {
         "backend": "torch", "compile": compile_mode, "freezing": pipe.compiler.freezing,
-        "compile_s": pipe.compile_s, "threads": torch.get_num_threads(),
+        "compile_s": pipe.compiler.compile_s, "threads": torch.get_num_threads(),
         "model": model, "batch_size": pipe.batch, "audio_s": seconds, "windows": len(chunks),
         "encoder_s_per_window": encoder_s, "encoder_s_total_estimate": encoder_s * len(chunks),
         "cross_kv_s_per_batch": cross_kv_s,

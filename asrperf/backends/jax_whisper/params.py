@@ -159,7 +159,6 @@ def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=
     single placement (None: JAX's default device); a sharding may span several processes.
     """
     d_audio_head = dims["n_audio_state"] // dims["n_audio_head"]
-    d_text_head = dims["n_text_state"] // dims["n_text_head"]
     host = WhisperParams(
         encoder={
             "conv1": {"w": _host(state["encoder.conv1.weight"], dtype), "b": _host(state["encoder.conv1.bias"], dtype)},
@@ -169,14 +168,33 @@ def params_from_state(state: dict[str, np.ndarray], dims: dict[str, int], dtype=
                        for i in range(dims["n_audio_layer"])],
             "ln_post": _norm(state, "encoder.ln_post"),
         },
-        decoder={
-            "tok": _host(state["decoder.token_embedding.weight"], dtype),
-            "pos": _host(state["decoder.positional_embedding"], np.float32),
-            "blocks": [_block_params(state, f"decoder.blocks.{i}", True, dtype, d_text_head, decoder_layout)
-                       for i in range(dims["n_text_layer"])],
-            "cross_kv": _cross_kv_params(state, dims["n_text_layer"], dtype),
-            "ln": _norm(state, "decoder.ln"),
-        },
+        decoder=_decoder_params(state, dims, dtype, decoder_layout),
         decoder_layout=decoder_layout,
     )
     return put_replicated(host, device) if device is not None else jax.device_put(host)
+
+
+def _decoder_params(state, dims, dtype, layout: Layout) -> dict:
+    d_text_head = dims["n_text_state"] // dims["n_text_head"]
+    return {
+        "tok": _host(state["decoder.token_embedding.weight"], dtype),
+        "pos": _host(state["decoder.positional_embedding"], np.float32),
+        "blocks": [_block_params(state, f"decoder.blocks.{i}", True, dtype, d_text_head, layout)
+                   for i in range(dims["n_text_layer"])],
+        "cross_kv": _cross_kv_params(state, dims["n_text_layer"], dtype),
+        "ln": _norm(state, "decoder.ln"),
+    }
+
+
+def with_decoder_layout(params: WhisperParams, state: dict[str, np.ndarray], dims: dict[str, int], dtype,
+                        layout: Layout, device=None) -> WhisperParams:
+    """``params`` with its decoder rebuilt from ``state`` in ``layout``; the encoder's arrays are shared.
+
+    For a batch bucket whose rows per device want the other layout (``decoder_layout_for``):
+    only the decoder, the small part of the network, is held twice.
+    """
+    if layout is params.decoder_layout:
+        return params
+    decoder = _decoder_params(state, dims, dtype, layout)
+    decoder = put_replicated(decoder, device) if device is not None else jax.device_put(decoder)
+    return WhisperParams(encoder=params.encoder, decoder=decoder, decoder_layout=layout)

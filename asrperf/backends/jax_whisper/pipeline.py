@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...batch_buckets import BucketLog, bucket_for, bucket_sizes
 from ...config import PipelineConfig
 from ...decoding_record import DecodingRecord
 from ...errors import ConfigurationError, DeviceUnavailableError
@@ -74,7 +75,7 @@ class JaxWhisperPipeline(Pipeline):
 
         from . import decode, model, multihost, whole_mel
         from .executables import ExecutableStore
-        from .params import decoder_layout_for, params_from_state
+        from .params import decoder_layout_for, params_from_state, with_decoder_layout
         from ...tokenizer import tokenizer_for_model
 
         dtype = config.dtype or ("float16" if config.device == "gpu" else "float32")
@@ -103,6 +104,9 @@ class JaxWhisperPipeline(Pipeline):
         # Each device gets the same share of the batch (across processes too: jax.devices() is global).
         self.batch = math.ceil(requested / len(self.devices)) * len(self.devices)
         self.batches_across_files = self.longform == "chunked" and self.batch > 1
+        # A short batch runs in the smallest compiled size that holds it (``asrperf.batch_buckets``).
+        self.buckets = (bucket_sizes(self.batch, len(self.devices)) if self.longform == "chunked"
+                        else (self.batch,))
 
         if config.compilation_cache_dir:
             jax.config.update("jax_compilation_cache_dir", str(config.compilation_cache_dir))
@@ -123,6 +127,13 @@ class JaxWhisperPipeline(Pipeline):
         compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[dtype]
         layout = decoder_layout_for(config.device, rows_per_device=self.batch // len(self.devices))
         self.params = params_from_state(checkpoint.state, dims, compute, decoder_layout=layout, device=replicated)
+        # A bucket with fewer rows per device may want the other decoder layout: built from the
+        # checkpoint when that bucket is first compiled, and the checkpoint is then let go.
+        other_layouts = {decoder_layout_for(config.device, b // len(self.devices)) for b in self.buckets} - {layout}
+        self._params_by_layout = {layout: self.params}
+        self._relayout = partial(with_decoder_layout, self.params, checkpoint.state, dims, compute,
+                                 device=replicated) if other_layouts else None
+        self._layout_for = lambda rows: decoder_layout_for(config.device, rows // len(self.devices))
         filters = multihost.put_replicated(model.mel_filters(dims["n_mels"]), replicated)
 
         def encode(params, filters, audio):
@@ -138,80 +149,133 @@ class JaxWhisperPipeline(Pipeline):
         # at once outgrow the caches (measured on a 2-core EPYC, per window: 0.47 s one at a
         # time, 0.53 s two at a time, 0.56 s four at a time), and a final batch of 7 real
         # windows then costs 7 encoder passes, not 8. The decoder, whose steps are small,
-        # takes the whole batch. Both are compiled once, ahead of time, for their fixed shapes.
+        # takes the whole bucket. Each is compiled ahead of time for its fixed shape.
         per_device = _CPU_ENCODER_WINDOWS_PER_DEVICE if config.device == "cpu" else self.batch
         self.encoder_batch = min(self.batch, per_device * len(self.devices))
         while self.batch % self.encoder_batch:
             self.encoder_batch -= len(self.devices)
         if self.longform == "sequential":
             self.encoder_batch = self.batch  # one real window, the rest (one per further device) padding
-        width = dims["n_audio_state"]
-        audio_shape = jax.ShapeDtypeStruct((self.encoder_batch, model.CHUNK_SAMPLES), jnp.float32,
-                                           sharding=self._batch_sharding)
-        feature_shape = jax.ShapeDtypeStruct((self.batch, dims["n_audio_ctx"], width), compute,
-                                             sharding=self._batch_sharding)
-        valid_shape = jax.ShapeDtypeStruct((self.batch,), jnp.bool_, sharding=self._batch_sharding)
+        self._jax, self._dims, self._compute, self._filters = jax, dims, compute, filters
+        self._replicated = replicated
+        self._functions = {"encode": encode, "encode_mel": encode_mel, "generate": generate,
+                           "raw_log_mel": whole_mel.raw_log_mel}
         # Whole executables from an earlier process skip tracing and lowering (see ``executables``).
         # Not with several processes: each would write the same files, and each executable is one process's part.
-        executables = ExecutableStore(
+        self._executables = ExecutableStore(
             Path(config.compilation_cache_dir) / "asrperf-executables"
             if config.compilation_cache_dir and self.processes == 1 else None,
             self.devices, program={"config": config.as_record(), "dims": dims, "spec": repr(self.spec),
-                                   "compute": dtype, "decoder_layout": layout.value, "batch": self.batch,
-                                   "encoder_batch": self.encoder_batch, "longform": self.longform})
-        counter = _CacheEventCounter()
-        jax.monitoring.register_event_listener(counter)
-        try:
+                                   "compute": dtype, "batch": self.batch, "longform": self.longform})
+        self._cache_events = _CacheEventCounter()
+        self._compiled: dict[tuple, object] = {}  # (name, rows, layout) -> executable
+        self.compile_s = 0.0  # in this constructor; buckets compiled later are in their call's Run
+        if self.longform == "sequential":
             started = time.perf_counter()
-            if self.longform == "sequential":
-                # The encoder takes slices of the whole-audio log-mel, which is computed in fixed blocks.
-                mel_shape = jax.ShapeDtypeStruct((self.batch, dims["n_mels"], model.N_FRAMES), jnp.float32,
-                                                 sharding=self._batch_sharding)
-                encode_compiled = executables.compile("encode_mel", jax.jit(
-                    encode_mel, in_shardings=(replicated, self._batch_sharding),
-                    out_shardings=self._batch_sharding), self.params, mel_shape)
-                block_shape = jax.ShapeDtypeStruct((1, whole_mel.BLOCK_SAMPLES), jnp.float32, sharding=replicated)
-                raw_mel_compiled = executables.compile("raw_log_mel", jax.jit(
-                    whole_mel.raw_log_mel, in_shardings=(replicated, replicated),
-                    out_shardings=replicated), block_shape, filters)
-                self._raw_mel = lambda block: raw_mel_compiled(block, filters)
-            else:
-                encode_compiled = executables.compile("encode", jax.jit(
-                    encode, in_shardings=(replicated, replicated, self._batch_sharding),
-                    out_shardings=self._batch_sharding), self.params, filters, audio_shape)
-            generate_compiled = executables.compile("generate", jax.jit(
-                generate, in_shardings=(replicated, self._batch_sharding, self._batch_sharding),
-                out_shardings=self._batch_sharding), self.params, feature_shape, valid_shape)
+            self._compile_sequential()
             self.compile_s = time.perf_counter() - started
-        finally:
-            jax.monitoring.unregister_event_listener(counter)
-        self.executables_loaded = executables.loaded  # of the compiled programs, how many came whole from disk
-        self.compilation_cache = (
-            "off" if not config.compilation_cache_dir
-            else "hit" if not executables.compiled or (counter.counts["hits"] and not counter.counts["misses"])
-            else "miss"
-        )
-        self._encode = partial(encode_compiled, self.params, *(() if self.longform == "sequential" else (filters,)))
-        self._generate = partial(generate_compiled, self.params)
-        # Stands in for the encoder output of micro-batches that are all padding.
-        # Made on the host: jnp.zeros would dispatch (and, in a fresh process, compile) a broadcast.
-        self._padding_features = multihost.put_batch(
-            np.zeros((self.encoder_batch, dims["n_audio_ctx"], width), np.dtype(compute)), self._batch_sharding)
-        self._jax = jax
         self.output_devices: set = set()
 
-    def _step(self, audio: np.ndarray, n_valid: int):
-        """The first ``n_valid`` of [batch, 480000] windows → (tokens, counts, hit-max flags), on device."""
-        jax, step = self._jax, self.encoder_batch
+    # ---------------------------------------------------------------- compiled programs
+
+    def _compile(self, name: str, rows: int, layout, *args):
+        """``self._functions[name]`` compiled (or loaded) for ``args``, once per (name, rows, layout)."""
+        key = (name, rows, layout)
+        if key not in self._compiled:
+            jax, batch, replicated = self._jax, self._batch_sharding, self._replicated
+            shardings = {"encode": (replicated, replicated, batch), "encode_mel": (replicated, batch),
+                         "generate": (replicated, batch, batch), "raw_log_mel": (replicated, replicated)}[name]
+            out = replicated if name == "raw_log_mel" else batch
+            function = self._functions[name]
+            jax.monitoring.register_event_listener(self._cache_events)
+            try:
+                self._compiled[key] = self._executables.compile(
+                    f"{name}-{rows}-{layout.value}", jax.jit(function, in_shardings=shardings, out_shardings=out),
+                    *args)
+            finally:
+                jax.monitoring.unregister_event_listener(self._cache_events)
+        return self._compiled[key]
+
+    def _params_for(self, layout):
+        if layout not in self._params_by_layout:
+            self._params_by_layout[layout] = self._relayout(layout)
+            if set(self._params_by_layout) >= {self._layout_for(b) for b in self.buckets}:
+                self._relayout = None  # every layout built: the checkpoint can go
+        return self._params_by_layout[layout]
+
+    def _compile_sequential(self) -> None:
+        """The seek loop's three programs: log-mel blocks, encoder on a log-mel window, decoder."""
+        from . import model, whole_mel
+
+        jnp, dims, layout = self._jax.numpy, self._dims, self.params.decoder_layout
+        mel_shape = self._shape((self.batch, dims["n_mels"], model.N_FRAMES), jnp.float32)
+        encode = self._compile("encode_mel", self.batch, layout, self.params, mel_shape)
+        block_shape = self._shape((1, whole_mel.BLOCK_SAMPLES), jnp.float32, self._replicated)
+        raw_mel = self._compile("raw_log_mel", 1, layout, block_shape, self._filters)
+        generate = self._compile("generate", self.batch, layout, self.params, *self._decoder_shapes(self.batch))
+        self._raw_mel = lambda block: raw_mel(block, self._filters)
+        self._encode = partial(encode, self.params)
+        self._generate = partial(generate, self.params)
+
+    def _shape(self, shape, dtype, sharding=None):
+        return self._jax.ShapeDtypeStruct(shape, dtype, sharding=sharding or self._batch_sharding)
+
+    def _decoder_shapes(self, rows: int) -> tuple:
+        dims = self._dims
+        return (self._shape((rows, dims["n_audio_ctx"], dims["n_audio_state"]), self._compute),
+                self._shape((rows,), self._jax.numpy.bool_))
+
+    def _bucket(self, rows: int, log: BucketLog):
+        """(encode, micro-batch, padding features, generate) for a bucket of ``rows``, compiled on first use."""
+        from . import model
+
+        jnp, dims = self._jax.numpy, self._dims
+        micro = min(self.encoder_batch, rows)
+        layout = self._layout_for(rows)
+        started, before = time.perf_counter(), len(self._compiled)
+        params = self._params_for(layout)
+        encode = self._compile("encode", micro, self.params.decoder_layout, self.params, self._filters,
+                               self._shape((micro, model.CHUNK_SAMPLES), jnp.float32))
+        generate = self._compile("generate", rows, layout, params, *self._decoder_shapes(rows))
+        if len(self._compiled) > before:
+            log.compile_s[rows] = log.compile_s.get(rows, 0.0) + time.perf_counter() - started
+        if ("padding", micro) not in self._compiled:
+            # Stands in for the encoder output of micro-batches that are all padding. Made on the
+            # host: jnp.zeros would dispatch (and, in a fresh process, compile) a broadcast.
+            self._compiled[("padding", micro)] = self._multihost.put_batch(
+                np.zeros((micro, dims["n_audio_ctx"], dims["n_audio_state"]), np.dtype(self._compute)),
+                self._batch_sharding)
+        return (partial(encode, self.params, self._filters), micro, self._compiled[("padding", micro)],
+                partial(generate, params))
+
+    @property
+    def executables_loaded(self) -> int:
+        """Of the programs compiled so far, how many came whole from disk."""
+        return self._executables.loaded
+
+    @property
+    def compilation_cache(self) -> str:
+        """"off" (no cache directory), "hit" (every program so far came from a cache), else "miss"."""
+        if not self.config.compilation_cache_dir:
+            return "off"
+        counts = self._cache_events.counts
+        return "hit" if not self._executables.compiled or (counts["hits"] and not counts["misses"]) else "miss"
+
+    # ---------------------------------------------------------------- one batch
+
+    def _step(self, audio: np.ndarray, n_valid: int, log: BucketLog):
+        """The first ``n_valid`` of [rows, 480000] windows → (tokens, counts, hit-max flags), on device."""
+        jax, rows = self._jax, len(audio)
+        encode, micro, padding, generate = self._bucket(rows, log)
         put = partial(self._multihost.put_batch, sharding=self._batch_sharding)  # this process's rows only
         features = [
-            self._encode(put(audio[i : i + step])) if i < n_valid
-            else self._padding_features  # nothing real in this micro-batch: skip the encoder
-            for i in range(0, self.batch, step)
+            encode(put(audio[i : i + micro])) if i < n_valid
+            else padding  # nothing real in this micro-batch: skip the encoder
+            for i in range(0, rows, micro)
         ]
         features = features[0] if len(features) == 1 else jax.device_put(
             jax.numpy.concatenate(features), self._batch_sharding)
-        return self._generate(features, put(np.arange(self.batch) < n_valid))
+        return generate(features, put(np.arange(rows) < n_valid))
 
     def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
         if self.longform == "sequential":
@@ -261,16 +325,21 @@ class JaxWhisperPipeline(Pipeline):
             # Every process must run the same batches: check that all hold the same audio before the
             # first batch, or one missing or different file would leave the others waiting for it.
             files = self._multihost.agreed_inputs(files)
-        return transcribe_in_batches(files, self.batch, partial(self._decode_windows, stats), on_file_done)
+        log = BucketLog()
+        segments = transcribe_in_batches(files, self.batch, partial(self._decode_windows, stats, log), on_file_done)
+        stats.extra.update(log.as_extra())
+        return segments
 
-    def _decode_windows(self, stats: RunStats, windows: list[np.ndarray]) -> list[list]:
+    def _decode_windows(self, stats: RunStats, log: BucketLog, windows: list[np.ndarray]) -> list[list]:
         from . import model
 
-        # A short batch is padded with silent windows to the fixed size: no recompilation.
-        audio = np.zeros((self.batch, model.CHUNK_SAMPLES), np.float32)
+        # A short batch is padded with silent windows to its bucket's size: no recompilation.
+        rows = bucket_for(len(windows), self.buckets)
+        audio = np.zeros((rows, model.CHUNK_SAMPLES), np.float32)
         for row, window in enumerate(windows):
             audio[row, : len(window)] = window
-        tokens, n_tokens, hit_max = self._jax.block_until_ready(self._step(audio, len(windows)))
+        tokens, n_tokens, hit_max = self._jax.block_until_ready(self._step(audio, len(windows), log))
+        log.ran(rows, len(windows))
         self.output_devices = {d for d in tokens.devices()}
         # With several processes each holds its rows only: the (small) outputs are gathered to all.
         tokens, n_tokens, hit_max = (self._multihost.to_host(x) for x in (tokens, n_tokens, hit_max))
@@ -284,14 +353,14 @@ class JaxWhisperPipeline(Pipeline):
         info = super().describe()
         info["batch_size"] = self.config.batch_size
         info.update(effective_batch=self.batch, encoder_batch=self.encoder_batch, jax_devices=len(self.devices),
-                    jax_processes=self.processes,
+                    jax_processes=self.processes, batch_buckets=list(self.buckets),
                     compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache,
                     executables_loaded=self.executables_loaded,
                     longform=self.longform,
                     longform_detail=("openai-whisper's seek loop, one 30 s window at a time, whole-audio log-mel"
                                      if self.longform == "sequential" else
-                                     f"30 s chunks every 20 s (5 s strides, whisper-jax's), {self.batch} per "
-                                     "decoder batch, seams merged"),
+                                     f"30 s chunks every 20 s (5 s strides, whisper-jax's), up to {self.batch} per "
+                                     "decoder batch (the smallest compiled bucket that holds them), seams merged"),
                     threads=self.threads, threads_source="XLA CPU thread pool: the process's CPU affinity")
         return info
 

@@ -2,8 +2,8 @@
 
 ``none`` runs the modules eagerly. ``inductor`` puts each function (encoder, cross-attention
 keys and values, the decode step) through ``torch.compile(fullgraph=True, dynamic=False)``
-and calls it once on inputs of the pipeline's fixed shapes, so all compiling happens in the
-constructor, is timed there (``compile_s``), and no call afterwards compiles again.
+and calls it once on inputs of each batch bucket's fixed shapes (``compiling``), the first
+time that bucket is needed; that is timed (``compile_s``), and no later call compiles again.
 
 Inductor bakes the thread count into its CPU kernels, so the pipeline sets it before
 compiling. Its caches live on disk under ``TORCHINDUCTOR_CACHE_DIR`` (default: one folder
@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -84,26 +84,38 @@ class Compiler:
             self._private = tempfile.TemporaryDirectory(prefix="asrperf-inductor-")
         return Path(self._private.name)
 
-    def compile(self, function: Callable, warm_up: Callable[[Callable], object]) -> Callable:
-        """``function`` as this mode runs it; ``warm_up(compiled)`` calls it on the fixed shapes (timed)."""
+    def compile(self, function: Callable) -> Callable:
+        """``function`` as this mode runs it; nothing is compiled until it is called inside ``compiling()``."""
         if self.mode == "none":
             return function
+        import torch
+
+        # dynamic=False: each new batch bucket's shapes get their own graph (a guard miss), never a
+        # dynamic one; the buckets are few (asrperf.batch_buckets), under Dynamo's recompile limit.
+        return torch.compile(function, fullgraph=True, dynamic=False, mode=self._torch_mode())
+
+    @contextmanager
+    def compiling(self):
+        """Calls inside run on new shapes, so they compile: Inductor's cache folder and freezing, timed."""
+        if self.mode == "none":
+            yield
+            return
         import torch
         from torch._dynamo.utils import counters
         from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
 
-        compiled = torch.compile(function, fullgraph=True, dynamic=False, mode=self._torch_mode())
         before = dict(counters["inductor"])
         with ExitStack() as stack:
             stack.enter_context(temporary_cache_dir(str(self.cache_dir)))
             stack.enter_context(torch._inductor.config.patch(freezing=self.freezing))
             started = time.perf_counter()
-            warm_up(compiled)
-            self.compile_s += time.perf_counter() - started
+            try:
+                yield
+            finally:
+                self.compile_s += time.perf_counter() - started
         for event in self._cache_events:
             self._cache_events[event] += counters["inductor"][f"fxgraph_cache_{event}"] - before.get(
                 f"fxgraph_cache_{event}", 0)
-        return compiled
 
     @property
     def cache(self) -> str:

@@ -1,10 +1,11 @@
 """The ``torch`` backend: asrperf's PyTorch Whisper behind the common Pipeline API.
 
 Built as the ``jax`` backend is, so that the two differ in framework and not in engineering:
-fixed batch shapes (a short batch is padded, padding rows start finished), the encoder one
-window at a time on CPU, cross-attention keys and values once per window, a static cache,
-the same token rules; ``compile="inductor"`` compiles encoder and decode step once, in the
-constructor, at the thread count being measured (``compiler``).
+fixed batch buckets (a short batch is padded to the smallest that holds it, padding rows start
+finished: ``asrperf.batch_buckets``), the encoder one window at a time on CPU,
+cross-attention keys and values once per window, a static cache, the same token rules;
+``compile="inductor"`` compiles encoder and decode step once per bucket, when it is first
+needed, at the thread count being measured (``compiler``).
 
 Long-form: ``chunked`` (native) is whisper-jax's plan (30 s chunks every 20 s, batched across
 files, seams merged: ``asrperf.file_batches``); ``sequential`` is openai-whisper's seek loop
@@ -18,6 +19,7 @@ from functools import partial
 
 import numpy as np
 
+from ...batch_buckets import BucketLog, bucket_for, bucket_sizes
 from ...config import PipelineConfig
 from ...decoding_record import DecodingRecord
 from ...errors import ConfigurationError
@@ -59,6 +61,8 @@ class TorchWhisperPipeline(Pipeline):
                                      "batch_size=None, or longform='chunked' to batch windows")
         self.batch = config.batch_size or 1
         self.batches_across_files = self.longform == "chunked" and self.batch > 1
+        # A short batch runs in the smallest compiled size that holds it (``asrperf.batch_buckets``).
+        self.buckets = bucket_sizes(self.batch) if self.longform == "chunked" else (self.batch,)
         self.compile_mode = check_mode(config.compile or "inductor")
         # Before anything is compiled: Inductor builds its CPU kernels for this thread count.
         torch.set_num_threads(config.threads or cpu_threads())
@@ -75,29 +79,36 @@ class TorchWhisperPipeline(Pipeline):
             language=config.decoding.language if multilingual else "en", task=config.decoding.task)
         self.spec = token_spec(self.tokenizer, config.decoding, dims["n_vocab"], dims["n_text_ctx"])
         self.encoder_batch = _CPU_ENCODER_BATCH if self._device == "cpu" else self.batch
-        # Preallocated once: the decoder's cache (masked past the current position, so stale
-        # entries from the previous batch are harmless) and the features of the padding rows.
-        self._cache = self.model.decoder.empty_cache(self.batch, self.spec.length)
-        self._features = torch.zeros((self.batch, dims["n_audio_ctx"], dims["n_audio_state"]),
-                                     dtype=self.model.decoder.tok.weight.dtype, device=self._device)
         self.compiler = Compiler(self.compile_mode, self._device, config.compilation_cache_dir)
-        with torch.no_grad():
-            self._compile(decode.GreedyStep(self.model.decoder, self.spec))
+        self._encoder = self.compiler.compile(self.model.encoder)
+        self._cross_kv = self.compiler.compile(self.model.decoder.cross_kv)
+        self._step = self.compiler.compile(decode.GreedyStep(self.model.decoder, self.spec))
+        self._buffers: dict[int, tuple] = {}  # bucket size -> (decoder cache, features), made on first use
+        if self.longform == "sequential":
+            self._bucket(self.batch, BucketLog())  # its one bucket, compiled here as the jax port does
+        self.compile_s = self.compiler.compile_s  # in this constructor; later buckets are in their call's Run
 
-    def _compile(self, step) -> None:
-        """The three functions a batch runs, compiled (or not) on this pipeline's fixed shapes."""
-        torch, dims = self._torch, self.dims
-        mel = torch.zeros((self.encoder_batch, dims["n_mels"], N_FRAMES), device=self._device)
-        self._encoder = self.compiler.compile(self.model.encoder, lambda f: f(mel))
-        self._cross_kv = self.compiler.compile(self.model.decoder.cross_kv, lambda f: f(self._features))
-        cross = self._cross_kv(self._features)
-        valid = torch.ones(self.batch, dtype=torch.bool, device=self._device)
-        self._step = self.compiler.compile(
-            step, lambda f: self._decode.generate(f, self.spec, self._cache, cross, valid, max_steps=2))
+    def _bucket(self, rows: int, log: BucketLog) -> tuple:
+        """A bucket's preallocated decoder cache and features, its functions compiled on first use.
 
-    @property
-    def compile_s(self) -> float:
-        return self.compiler.compile_s
+        The cache is masked past the current position, so stale entries from the previous batch are
+        harmless; padding rows' features stay silent.
+        """
+        if rows not in self._buffers:
+            torch, dims = self._torch, self.dims
+            cache = self.model.decoder.empty_cache(rows, self.spec.length)
+            features = torch.zeros((rows, dims["n_audio_ctx"], dims["n_audio_state"]),
+                                   dtype=self.model.decoder.tok.weight.dtype, device=self._device)
+            if self.compile_mode != "none":
+                before = self.compiler.compile_s
+                micro = min(self.encoder_batch, rows)
+                with torch.no_grad(), self.compiler.compiling():
+                    self._encoder(torch.zeros((micro, dims["n_mels"], N_FRAMES), device=self._device))
+                    valid = torch.ones(rows, dtype=torch.bool, device=self._device)
+                    self._decode.generate(self._step, self.spec, cache, self._cross_kv(features), valid, max_steps=2)
+                log.compile_s[rows] = self.compiler.compile_s - before
+            self._buffers[rows] = cache, features
+        return self._buffers[rows]
 
     @property
     def compilation_cache(self) -> str:
@@ -111,20 +122,24 @@ class TorchWhisperPipeline(Pipeline):
         padded[: len(window)] = window
         return self._whisper.log_mel_spectrogram(self._torch.from_numpy(padded), self.dims["n_mels"])
 
-    def _generate(self, mels: list, n_valid: int):
-        """The first ``n_valid`` rows' log-mels (each [n_mels, 3000]) → (tokens, counts, hit-max flags) on the host."""
-        torch = self._torch
+    def _generate(self, mels: list, log: BucketLog):
+        """Each window's log-mel (each [n_mels, 3000]) → (tokens, counts, hit-max flags) on the host,
+        in the smallest bucket that holds them."""
+        torch, n_valid = self._torch, len(mels)
+        rows = bucket_for(n_valid, self.buckets)
+        cache, features = self._bucket(rows, log)
+        micro = min(self.encoder_batch, rows)
         with torch.no_grad():
-            features = self._features
             features[n_valid:] = 0  # padding rows: no encoder pass, silent features, finished from the start
-            for start in range(0, n_valid, self.encoder_batch):
-                group = mels[start : start + self.encoder_batch]
-                mel = torch.zeros((self.encoder_batch, *group[0].shape), device=self._device)
+            for start in range(0, n_valid, micro):
+                group = mels[start : start + micro]
+                mel = torch.zeros((micro, *group[0].shape), device=self._device)
                 mel[: len(group)] = torch.stack(group).to(self._device)
                 features[start : start + len(group)] = self._encoder(mel)[: len(group)]
-            valid = torch.arange(self.batch, device=self._device) < n_valid
-            tokens, n_tokens, hit_max = self._decode.generate(self._step, self.spec, self._cache,
+            valid = torch.arange(rows, device=self._device) < n_valid
+            tokens, n_tokens, hit_max = self._decode.generate(self._step, self.spec, cache,
                                                               self._cross_kv(features), valid)
+        log.ran(rows, n_valid)
         synchronize(self._device)
         return tokens.cpu().numpy(), n_tokens.cpu().numpy(), hit_max.cpu().numpy()
 
@@ -147,13 +162,16 @@ class TorchWhisperPipeline(Pipeline):
 
     def _finish(self, stats: RunStats) -> None:
         stats.decoding = self.decoding_record()
-        stats.extra = {"compile_s": self.compile_s, "compilation_cache": self.compilation_cache}
+        stats.extra.update(compilation_cache=self.compilation_cache)
 
     def _chunked_files(self, files, stats: RunStats, on_file_done) -> list[list[Segment]]:
-        return transcribe_in_batches(files, self.batch, partial(self._decode_windows, stats), on_file_done)
+        log = BucketLog()
+        segments = transcribe_in_batches(files, self.batch, partial(self._decode_windows, stats, log), on_file_done)
+        stats.extra.update(log.as_extra())
+        return segments
 
-    def _decode_windows(self, stats: RunStats, windows: list[np.ndarray]) -> list[list]:
-        tokens, n_tokens, hit_max = self._generate([self._log_mel(w) for w in windows], len(windows))
+    def _decode_windows(self, stats: RunStats, log: BucketLog, windows: list[np.ndarray]) -> list[list]:
+        tokens, n_tokens, hit_max = self._generate([self._log_mel(w) for w in windows], log)
         return batch_pieces(tokens, n_tokens, hit_max, len(windows), self.spec, self.tokenizer.decode, stats)
 
     def _sequential(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
@@ -164,11 +182,12 @@ class TorchWhisperPipeline(Pipeline):
                                           self.dims["n_mels"], padding=whisper.audio.N_SAMPLES)
         content_frames = mel.shape[-1] - N_FRAMES
         prompt = len(self.spec.prompt)
+        log = BucketLog()
 
         def decode_window(seek: int, frames: int) -> np.ndarray:
             # openai-whisper pads a short last window's log-mel with zeros, not with silence's log-mel.
             window = whisper.pad_or_trim(mel[:, seek : seek + frames], N_FRAMES)
-            tokens, n_tokens, hit_max = self._generate([window], 1)
+            tokens, n_tokens, hit_max = self._generate([window], log)
             stats.tokens += int(n_tokens[0])
             stats.max_length_hits += int(hit_max[0])
             return tokens[0, prompt : prompt + n_tokens[0]]
@@ -185,14 +204,14 @@ class TorchWhisperPipeline(Pipeline):
     def describe(self) -> dict:
         info = super().describe()
         info.update(
-            effective_batch=self.batch, encoder_batch=self.encoder_batch,
+            effective_batch=self.batch, encoder_batch=self.encoder_batch, batch_buckets=list(self.buckets),
             compile=self.compile_mode, freezing=self.compiler.freezing, compile_options=self.compiler.options,
             compile_s=round(self.compile_s, 3), compilation_cache=self.compilation_cache,
             longform=self.longform,
             longform_detail=("openai-whisper's seek loop, one 30 s window at a time, whole-audio log-mel"
                              if self.longform == "sequential" else
-                             f"30 s chunks every 20 s (5 s strides, whisper-jax's), {self.batch} per "
-                             "decoder batch, seams merged"),
+                             f"30 s chunks every 20 s (5 s strides, whisper-jax's), up to {self.batch} per "
+                             "decoder batch (the smallest compiled bucket that holds them), seams merged"),
             threads=self._torch.get_num_threads(), threads_source="torch.get_num_threads()",
         )
         return info
