@@ -43,6 +43,16 @@ def test_jax_cold_start_skips_torch_and_reuses_its_executables(two_cold_children
     assert second["text"] == first["text"] and first["text"].strip()
 
 
+def test_cold_phases_are_each_measured_once(two_cold_children):
+    """The first call's bucket compiles count as compile, not as load or transcription: no phase is negative."""
+    (first, _), (second, _), _ = two_cold_children
+    for child in (first, second):
+        assert child["bucket_compile_s"], "batch 2 on one utterance compiles a one-row bucket on first use"
+        phases = ("import_s", "load_s", "compile_s", "first_call_s", "second_call_s")
+        assert all(child[name] >= 0 for name in phases), {name: child[name] for name in phases}
+        assert child["compile_s"] >= sum(child["bucket_compile_s"].values())
+
+
 def unique_program():
     """A jitted function no process has compiled before, so JAX's own cache cannot serve it."""
     salt = np.float32(random.random())
