@@ -40,6 +40,7 @@ class Series:
     name: str
     unit: str  # "s" or "ratio"
     points: tuple[Point, ...]
+    machine: str = "?"  # the CPU every point was measured on
 
     def steps(self) -> list[tuple[Point, Point]]:
         """Consecutive runs whose intervals are disjoint and whose centres differ by > STEP_MIN_CHANGE."""
@@ -67,9 +68,12 @@ def _point(label: str, bench: dict) -> tuple[str, Point] | None:
 
 
 def _label(data: dict) -> tuple[str, str]:
+    """The sort key (commit time, then when the run was saved) and the x-axis label: commit and save
+    time, so that two runs of one commit stay two points."""
     commit = data.get("commit_info") or {}
-    when = str(commit.get("time") or data.get("datetime") or "")
-    label = f"{str(commit.get('id') or '?')[:7]}{'+' if commit.get('dirty') else ''} {when[:10]}"
+    saved = str(data.get("datetime") or "")
+    when = f"{commit.get('time') or saved} {saved}"
+    label = f"{str(commit.get('id') or '?')[:7]}{'+' if commit.get('dirty') else ''} {saved[:16].replace('T', ' ')}".strip()
     return when, label
 
 
@@ -96,7 +100,8 @@ def load_history(storage: Path, machine: str | None = None) -> list[Series]:
         groups = {key: runs for key, runs in groups.items() if machine in key}
         if not groups:
             raise ConfigurationError(f"no saved runs for machine {machine!r} under {storage}")
-    runs = sorted(max(groups.values(), key=len), key=lambda run: run[0])
+    (_, cpu), chosen = max(groups.items(), key=lambda group: len(group[1]))
+    runs = sorted(chosen, key=lambda run: run[0])
     series: dict[str, tuple[str, list[Point]]] = {}
     for _, label, data in runs:
         for bench in data.get("benchmarks", []):
@@ -104,7 +109,7 @@ def load_history(storage: Path, machine: str | None = None) -> list[Series]:
             if found:
                 unit, point = found
                 series.setdefault(bench["name"], (unit, []))[1].append(point)
-    return [Series(name, unit, tuple(points)) for name, (unit, points) in sorted(series.items())]
+    return [Series(name, unit, tuple(points), cpu) for name, (unit, points) in sorted(series.items())]
 
 
 def markdown(history: list[Series]) -> str:
@@ -153,8 +158,8 @@ def write_history(storage: Path, out_dir: Path, machine: str | None = None, matc
     out_dir.mkdir(parents=True, exist_ok=True)
     image = plot(history, out_dir / "history.png")
     target = out_dir / "history.md"
-    target.write_text("# asrperf history\n\nEach row's median (pair rows: their paired ratio) with its 95 % "
-                      f"interval, saved runs in commit order; a step is marked where two consecutive runs' "
-                      f"intervals are disjoint and the change exceeds {STEP_MIN_CHANGE:.0%}.\n\n"
+    target.write_text(f"# asrperf history\n\nMeasured on {history[0].machine}. Each row's median (pair rows: "
+                      f"their paired ratio) with its 95 % interval, saved runs in commit order; a step is "
+                      f"marked where two consecutive runs' intervals are disjoint and the change exceeds {STEP_MIN_CHANGE:.0%}.\n\n"
                       + markdown(history) + f"\n![history]({image.name})\n")
     return target

@@ -46,7 +46,7 @@ def test_rows_in_commit_order_with_steps_marked(storage):
 def test_cli_writes_table_and_png(storage, tmp_path):
     assert main(["history", str(storage), "-o", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out" / "history.md").read_text()
-    assert "test_warm[jax-real-utt] (s)" in text and "1.49x" in text
+    assert "test_warm[jax-real-utt] (s)" in text and "1.49x" in text and "Measured on ?." in text
     assert (tmp_path / "out" / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -58,7 +58,18 @@ def test_runs_on_another_cpu_are_kept_apart(storage):
     (folder / "0004_dddddd_d.json").write_text(json.dumps(data))
     # Three runs on the first CPU win; the other CPU's run is not a point (nor a step) in its series.
     assert len({s.name: s for s in load_history(storage)}["test_warm[jax-real-utt]"].points) == 3
-    assert len(load_history(storage, machine="Another CPU")[0].points) == 1
+    other = load_history(storage, machine="Another CPU")[0]
+    assert len(other.points) == 1 and other.machine == "Another CPU"
+
+
+def test_two_runs_of_one_commit_are_two_points(storage):
+    folder = storage / "Linux-CPython-3.11-64bit"
+    data = json.loads(next(folder.glob("0003_*.json")).read_text())
+    for number, saved in ((4, "2026-12-03T12:00:00"), (5, "2026-12-03T13:00:00")):
+        data["datetime"] = saved
+        (folder / f"000{number}_cccccc_{number}.json").write_text(json.dumps(data))
+    runs = [p.run for p in {s.name: s for s in load_history(storage)}["test_warm[jax-real-utt]"].points]
+    assert len(runs) == 5 and len(set(runs)) == 5 and runs[-1].endswith("13:00")
 
 
 def test_no_saved_runs_is_a_clear_error(tmp_path):
