@@ -73,8 +73,8 @@ def _label(data: dict) -> tuple[str, str]:
     commit = data.get("commit_info") or {}
     saved = str(data.get("datetime") or "")
     when = f"{commit.get('time') or saved} {saved}"
-    label = f"{str(commit.get('id') or '?')[:7]}{'+' if commit.get('dirty') else ''} {saved[:16].replace('T', ' ')}".strip()
-    return when, label
+    short = f"{str(commit.get('id') or '?')[:7]}{'+' if commit.get('dirty') else ''}"
+    return when, f"{short} {saved[:16].replace('T', ' ')}".strip()
 
 
 def _cpu(data: dict) -> str:
@@ -160,6 +160,7 @@ def write_history(storage: Path, out_dir: Path, machine: str | None = None, matc
     target = out_dir / "history.md"
     target.write_text(f"# asrperf history\n\nMeasured on {history[0].machine}. Each row's median (pair rows: "
                       f"their paired ratio) with its 95 % interval, saved runs in commit order; a step is "
-                      f"marked where two consecutive runs' intervals are disjoint and the change exceeds {STEP_MIN_CHANGE:.0%}.\n\n"
+                      f"marked where two consecutive runs' intervals are disjoint and the change exceeds "
+                      f"{STEP_MIN_CHANGE:.0%}.\n\n"
                       + markdown(history) + f"\n![history]({image.name})\n")
     return target
