@@ -1,28 +1,39 @@
-"""A pytest plugin for test_benchmark_guard: swaps a real backend for a broken one.
+"""A pytest plugin for test_benchmark_guard: swaps real backends for broken ones, one session for all.
 
-``ASRPERF_BROKEN=empty`` makes openai-whisper's pipeline return nothing, instantly;
-``ASRPERF_BROKEN=garbage`` makes it return the same wrong sentence; ``ASRPERF_BROKEN=crash``
-makes building it raise an ordinary bug; ``ASRPERF_BROKEN=lost-window`` runs the real jax
-pipeline but drops what it transcribed in a tenth of the audio (30 s of five minutes, 5 s of
-a minute), the failure a per-audio ceiling let through. None of these may pass or skip as a benchmark row.
+``ASRPERF_BROKEN`` names each backend to break and how, e.g. ``openai-whisper=empty,jax=lost-window``:
+``empty`` returns nothing, instantly; ``garbage`` returns the same wrong sentence; ``crash`` makes
+building the pipeline raise an ordinary bug; ``lost-window`` runs the real jax pipeline but drops what
+it transcribed in a tenth of the audio (30 s of five minutes, 5 s of a minute), the failure a
+per-audio ceiling let through. None of these may pass or skip as a benchmark row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 
-from asrperf.backends import BackendInfo, Pipeline, RunStats, register
+from asrperf.backends import Pipeline, RunStats, backend_info, register
 from asrperf.segments import Segment
+
+#: what each kind of breakage replaces
+KINDS = ("empty", "garbage", "crash", "lost-window")
+
+
+def broken_backends() -> dict[str, str]:
+    """backend name -> kind of breakage, from ``ASRPERF_BROKEN``."""
+    pairs = [item.split("=") for item in os.environ.get("ASRPERF_BROKEN", "").split(",") if item]
+    wrong = [item for item in pairs if len(item) != 2 or item[1] not in KINDS]
+    if wrong:
+        raise ValueError(f"ASRPERF_BROKEN: expected backend=kind pairs with kind in {KINDS}, got {wrong}")
+    return dict(pairs)
 
 
 class BrokenPipeline(Pipeline):
-    backend_name = "openai-whisper"
-
     def _transcribe(self, samples: np.ndarray, stats: RunStats) -> list[Segment]:
         stats.windows = 1
-        if os.environ["ASRPERF_BROKEN"] == "garbage":
+        if broken_backends()[self.backend_name] == "garbage":
             return [Segment(0.0, stats.audio_s, "the quick brown fox jumps over the lazy dog")]
         return []
 
@@ -32,12 +43,14 @@ LOST_WINDOW_SHARE = (0.4, 0.5)
 
 
 def build(config):
-    broken = os.environ["ASRPERF_BROKEN"]
-    if broken == "crash":
+    kind = broken_backends()[config.backend]
+    if kind == "crash":
         raise RuntimeError("a bug while building the pipeline")
-    if broken == "lost-window":
+    if kind == "lost-window":
         return _losing_a_window(config)
-    return BrokenPipeline(config, "float32")
+    pipe = BrokenPipeline(config, "float32")
+    pipe.backend_name = config.backend
+    return pipe
 
 
 def _losing_a_window(config):
@@ -56,9 +69,8 @@ def _losing_a_window(config):
 
 
 def pytest_configure(config):
-    if os.environ.get("ASRPERF_BROKEN") == "lost-window":
-        register(BackendInfo(name="jax", module=__name__, requires=("jax",), install="-",
-                             summary="the jax pipeline, losing one window", longforms=("chunked", "sequential")))
-        return
-    register(BackendInfo(name="openai-whisper", module=__name__, requires=(), install="-",
-                         summary="a deliberately broken stand-in", longforms=("sequential", "chunked")))
+    # Each stand-in keeps its backend's long-form algorithms, so the matrix's row ids are the real ones.
+    for name, kind in broken_backends().items():
+        requires = ("jax",) if kind == "lost-window" else ()
+        register(dataclasses.replace(backend_info(name), module=__name__, requires=requires, probe=None,
+                                     summary=f"a deliberately broken stand-in ({kind})"))

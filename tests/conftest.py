@@ -41,14 +41,21 @@ def encode_audio(path, samples: np.ndarray, rate: int, codec: str, channels: int
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow tests (a 120-minute input) run only when -m names them: `-m cpu` is the laptop check."""
-    if re.search(r"\bslow\b", config.getoption("-m") or ""):
-        return
+    """`-m cpu` is the laptop check: what it leaves out runs only when -m names it.
+
+    Slow tests (a 120-minute input) run only when -m names them, even without -m. A calibration test
+    that is also marked cpu (one parameter of a cpu module) runs under -m only when -m names calibration.
+    """
+    markexpr = config.getoption("-m") or ""
     here = Path(__file__).parent
-    slow = [item for item in items if item.get_closest_marker("slow") and here in item.path.parents]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item not in slow]
+    left_out = []
+    for marker in ("slow", "calibration"):
+        if re.search(rf"\b{marker}\b", markexpr) or (marker == "calibration" and not markexpr):
+            continue
+        left_out += [item for item in items if item.get_closest_marker(marker) and here in item.path.parents]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ def backend_names() -> list[str]:
 
 def unavailable_reason(name: str) -> str | None:
     """None if the backend can be built here, else why not and how to fix it."""
-    info = _info(name)
+    info = backend_info(name)
     missing = [module for module in info.requires if importlib.util.find_spec(module) is None]
     if missing:
         return f"{', '.join(missing)} not installed: {info.install}"
@@ -76,7 +76,7 @@ def available_backends() -> dict[str, str | None]:
     return {name: unavailable_reason(name) for name in _REGISTRY}
 
 
-def _info(name: str) -> BackendInfo:
+def backend_info(name: str) -> BackendInfo:
     name = ALIASES.get(name, name)
     if name not in _REGISTRY:
         raise ConfigurationError(f"unknown backend {name!r}; known backends: {', '.join(_REGISTRY)}")
@@ -85,7 +85,7 @@ def _info(name: str) -> BackendInfo:
 
 def build_pipeline(config: PipelineConfig) -> Pipeline:
     """Build a new pipeline for ``config`` (always a fresh one; see ``shared_pipeline``)."""
-    info = _info(config.backend)
+    info = backend_info(config.backend)
     reason = unavailable_reason(info.name)
     if reason:
         raise BackendUnavailableError(f"backend {info.name!r} is unavailable: {reason}")
@@ -130,7 +130,7 @@ def release_large_shared(keep: PipelineConfig | None = None) -> int:
 def make_config(backend: str, model: str = "tiny.en", device: str = "cpu", dtype: str | None = None,
                 batch_size: int | None = None, **options) -> PipelineConfig:
     decoding = options.pop("decoding", None) or DecodingSettings()
-    info = _info(backend)
+    info = backend_info(backend)
     # Resolved here, so that asking for the native algorithm by name shares its pipeline.
     longform = info.longform(options.pop("longform", None), batch_size)
     return PipelineConfig(backend=info.name, model=model, device=device, dtype=dtype,
@@ -206,7 +206,7 @@ register(BackendInfo(
 ))
 
 __all__ = [
-    "ALIASES", "BackendInfo", "Pipeline", "Run", "RunStats", "available_backends", "backend_names", "build_counts",
-    "build_pipeline", "load_pipeline", "make_config", "register", "release_all_shared", "release_large_shared",
-    "release_shared", "shared_pipeline", "unavailable_reason",
+    "ALIASES", "BackendInfo", "Pipeline", "Run", "RunStats", "available_backends", "backend_info", "backend_names",
+    "build_counts", "build_pipeline", "load_pipeline", "make_config", "register", "release_all_shared",
+    "release_large_shared", "release_shared", "shared_pipeline", "unavailable_reason",
 ]

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jax_gpu_memory = share_gpu_memory()  # before the framework imports: JAX reads it when it starts
     from asrperf.audio import load_audio
-    from asrperf.backends import _info, build_pipeline, make_config
+    from asrperf.backends import backend_info, build_pipeline, make_config
     from asrperf.backends.devices import peak_device_memory
     from asrperf.bench.record import run_facts
     from asrperf.memory import peak_rss_mb
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile:
         options["compile"] = args.compile
     config = make_config(args.backend, args.model, args.device, args.dtype, args.batch_size, **options)
-    for framework in _info(config.backend).requires:
+    for framework in backend_info(config.backend).requires:
         if framework not in _READ_AS_DATA.get(config.backend, ()):
             importlib.import_module(framework)
     samples = load_audio(args.audio)
