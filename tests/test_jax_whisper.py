@@ -45,20 +45,24 @@ def test_parity_with_openai_whisper_float32(name):
     with torch.no_grad():
         torch_features = reference.encoder(torch.from_numpy(mel))
         torch_logits = reference.decoder(torch.from_numpy(tokens), torch_features)
-    features = model.encode(params, mel, dims["n_audio_head"])
-    logits = model.decode_full(params, tokens, features, dims["n_text_head"])
+    # Compiled whole, as the pipeline runs them (op by op, each of some 250 operations compiles alone).
+    encode, decode_full = jax.jit(model.encode, static_argnums=2), jax.jit(model.decode_full, static_argnums=3)
+    features = encode(params, mel, dims["n_audio_head"])
+    logits = decode_full(params, tokens, features, dims["n_text_head"])
     assert relative_error(features, torch_features) < 1e-4
     assert relative_error(logits, torch_logits) < 1e-4
     # The [in, out] decoder layout that one-row-per-device pipelines use computes the same logits.
     gemv_params = params_from_state(checkpoint.state, dims, decoder_layout=Layout.IN_OUT)
-    assert relative_error(model.decode_full(gemv_params, tokens, features, dims["n_text_head"]), torch_logits) < 1e-4
+    assert relative_error(decode_full(gemv_params, tokens, features, dims["n_text_head"]), torch_logits) < 1e-4
     # The cached single-token step gives the same logits as the full pass.
     t_max = 16
     cache = model.empty_self_cache(params, 2, t_max, dims["n_text_head"])
-    cross = model.cross_kv(params, features, dims["n_text_head"])
+    cross = jax.jit(model.cross_kv, static_argnums=2)(params, features, dims["n_text_head"])
+    decode_step = jax.jit(model.decode_step, static_argnums=5)
     steps = []
     for position in range(tokens.shape[1]):
-        step_logits, cache = model.decode_step(params, tokens[:, position], position, cache, cross, dims["n_text_head"])
+        step_logits, cache = decode_step(params, tokens[:, position], np.int32(position), cache, cross,
+                                         dims["n_text_head"])
         steps.append(step_logits)
     assert relative_error(np.stack(steps, 1), torch_logits) < 1e-4
 
