@@ -43,8 +43,8 @@ def encode_audio(path, samples: np.ndarray, rate: int, codec: str, channels: int
 def pytest_collection_modifyitems(config, items):
     """`-m cpu` is the laptop check: what it leaves out runs only when -m names it.
 
-    Slow tests (a 120-minute input) run only when -m names them, even without -m. A calibration test
-    that is also marked cpu (one parameter of a cpu module) runs under -m only when -m names calibration.
+    Slow tests (a 120-minute input) run only when -m names them, even without -m. Under -m, calibration
+    tests run only when -m names them, so -m cpu leaves out the calibration cases of cpu modules too.
     """
     markexpr = config.getoption("-m") or ""
     here = Path(__file__).parent
