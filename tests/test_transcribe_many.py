@@ -31,9 +31,6 @@ def cut(speech: np.ndarray, offset: float, length_s: float) -> np.ndarray:
     return speech[start : start + n]
 
 
-file_specs = st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(MIN_S, MAX_S)), min_size=1, max_size=3)
-
-
 # The scheduler alone, with a stand-in decoder whose output names the window it was given.
 @settings(max_examples=200)
 @given(lengths=st.lists(st.integers(0, int(MAX_S * SAMPLE_RATE)), min_size=0, max_size=12),
@@ -84,14 +81,14 @@ def test_one_file_passed_where_a_list_is_expected_says_so(pipeline, tone):
 # once a session, so its examples run every decoder batch from 1 to 8 rows; at batch 1 every window
 # is its own batch, so each file of more than one window is split across batches. The scheduler's
 # own property over every batch size 1-8 is the stand-in test above (200 examples).
-# Files up to 45 s (two chunks) here: every case the scheduler meets (a file alone, split across
-# batches, sharing a batch) at a third of the audio 70 s files would decode, twice per example.
+# Files up to 45 s (two chunks) here, not 70 s: every case the scheduler meets (a file alone, split
+# across batches, sharing a batch) with less audio to decode, twice per example.
 MODEL_MAX_S = 45.0
-model_file_specs = st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(MIN_S, MODEL_MAX_S)), min_size=1, max_size=3)
+file_specs = st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(MIN_S, MODEL_MAX_S)), min_size=1, max_size=3)
 
 
 @settings(max_examples=3, deadline=None)
-@given(specs=model_file_specs, batch_size=st.sampled_from((1, 8)))
+@given(specs=file_specs, batch_size=st.sampled_from((1, 8)))
 @example(specs=[(0.0, MIN_S), (0.5, MODEL_MAX_S)], batch_size=8)  # shortest and longest, one batch
 @example(specs=[(0.2, 25.0), (0.9, 45.0), (0.4, 3.0)], batch_size=1)  # a file split across batches
 def test_jax_files_together_decode_the_same_tokens_as_alone(pipeline, speech, specs, batch_size):
