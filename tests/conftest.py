@@ -66,30 +66,36 @@ def tone():
 
 
 @pytest.fixture(scope="session")
-def corpus_transcripts(pipeline, real_corpus):
-    """``corpus_transcripts(name, count=None)`` → that backend's texts for ``agreement_utterances`` (the
-    first ``count`` of them, or all), each utterance transcribed once a session.
+def agreement_runs(pipeline, real_corpus):
+    """``agreement_runs(name, count=None)`` → that backend's runs (segments and stats) of
+    ``agreement_utterances``, the first ``count`` of them or all, each utterance transcribed once a session.
 
     The real-speech corpus when one is in use (the session header says which), else the synthetic subset.
-    Each utterance is its own call, so a handful asked for by the laptop check is the start of the whole
-    corpus the calibration runs ask for: they share the transcripts instead of redoing them.
+    Each utterance is its own call, so the handful the laptop check asks for (the segment contract, the
+    per-clip limits) is the start of the whole corpus the calibration runs ask for: all share these runs.
     """
-    from asrperf.segments import join_text
-
     from .corpus_runs import AGREEMENT_BACKENDS, agreement_utterances
 
     items = agreement_utterances(real_corpus)
-    done: dict[str, list[str]] = {}
+    done: dict[str, list] = {}
 
-    def get(name: str, count: int | None = None) -> list[str]:
+    def get(name: str, count: int | None = None) -> list:
         wanted = len(items) if count is None else min(count, len(items))
-        texts = done.setdefault(name, [])
-        if len(texts) < wanted:
+        runs = done.setdefault(name, [])
+        if len(runs) < wanted:
             pipe = pipeline(model="tiny.en", **AGREEMENT_BACKENDS[name])
-            texts.extend(join_text(pipe.transcribe(u.path)) for u in items[len(texts):wanted])
-        return texts[:wanted]
+            runs.extend(pipe.run(u.path) for u in items[len(runs):wanted])
+        return runs[:wanted]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def corpus_transcripts(agreement_runs):
+    """``corpus_transcripts(name, count=None)`` → the texts of ``agreement_runs(name, count)``."""
+    from asrperf.segments import join_text
+
+    return lambda name, count=None: [join_text(run.segments) for run in agreement_runs(name, count)]
 
 
 @pytest.fixture(scope="session")

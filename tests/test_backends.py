@@ -8,19 +8,18 @@ from asrperf.corpus import utterances
 from asrperf.metrics import wer
 from asrperf.segments import Segment, join_text
 
+from .corpus_runs import AGREEMENT_BACKENDS, CLIPS, agreement_utterances
+
 pytestmark = pytest.mark.cpu
 
-# Four utterances, all four voices: the contract, not the accuracy, is checked here.
-SUBSET = utterances()[::13]
-BACKENDS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None), ("transformers", 4), ("whisper-jax", 1)]
 
-
-@pytest.fixture(scope="module", params=BACKENDS, ids=[b for b, _ in BACKENDS])
-def transcripts(request, pipeline):
-    backend, batch = request.param
-    pipe = pipeline(backend, "tiny.en", batch_size=batch)
-    runs = [pipe.run(u.path) for u in SUBSET]
-    return pipe, [r.segments for r in runs], runs[-1]
+# The contract is checked on the runs the per-clip limits use (tests/test_external_corpus.py): the first
+# CLIPS utterances of the agreement set, real speech where a corpus is in use, each transcribed once a session.
+@pytest.fixture(scope="module", params=list(AGREEMENT_BACKENDS))
+def transcripts(request, pipeline, agreement_runs, real_corpus):
+    name = request.param
+    runs = agreement_runs(name, CLIPS)  # skips when the backend cannot run here
+    return pipeline(model="tiny.en", **AGREEMENT_BACKENDS[name]), runs, agreement_utterances(real_corpus)[:CLIPS]
 
 
 def check_schema(segments, duration):
@@ -28,22 +27,24 @@ def check_schema(segments, duration):
     for s in segments:
         assert isinstance(s, Segment)
         assert isinstance(s.start, float) and isinstance(s.end, float)
-        assert 0.0 <= s.start <= s.end <= duration + 0.02
+        assert 0.0 <= s.start <= s.end <= duration + tolerances.MAX_SEGMENT_END_PAST_AUDIO_S
         assert s.text.strip()
     starts = [s.start for s in segments]
     assert starts == sorted(starts)
 
 
 def test_segments_follow_the_contract(transcripts):
-    _, outputs, _ = transcripts
-    for utterance, segments in zip(SUBSET, outputs):
-        assert segments, f"no speech found in {utterance.id}"
-        check_schema(segments, utterance.duration_s)
+    _, runs, items = transcripts
+    assert len(runs) == len(items) == CLIPS
+    for utterance, run in zip(items, runs):
+        assert run.segments, f"no speech found in {utterance.id}"
+        check_schema(run.segments, utterance.duration_s)
 
 
 def test_run_stats_and_description(transcripts):
-    pipe, _, stats = transcripts
-    assert stats.audio_s == pytest.approx(SUBSET[-1].duration_s, abs=1e-3)
+    pipe, runs, items = transcripts
+    stats = runs[-1]
+    assert stats.audio_s == pytest.approx(items[-1].duration_s, abs=1e-3)
     assert stats.windows >= 1 and stats.tokens > 0 and stats.max_length_hits == 0
     info = pipe.describe()
     assert info["backend"] == pipe.backend_name and info["model"] == "tiny.en"
