@@ -78,8 +78,12 @@ def _label(data: dict) -> tuple[str, str]:
 
 
 def _cpu(data: dict) -> str:
+    """The CPU a run was measured on: its model name and, where recorded, its widest vector ISA. One
+    model name ("AMD EPYC") covers machines with and without AVX-512, whose timings differ."""
     info = data.get("machine_info") or {}
-    return str((info.get("cpu") or {}).get("brand_raw") or (info.get("asrperf") or {}).get("cpu_model") or "?")
+    asrperf_info = info.get("asrperf") or {}
+    model = str((info.get("cpu") or {}).get("brand_raw") or asrperf_info.get("cpu_model") or "?")
+    return f"{model} ({asrperf_info['vector_isa']})" if asrperf_info.get("vector_isa") else model
 
 
 def load_history(storage: Path, machine: str | None = None) -> list[Series]:

@@ -125,7 +125,7 @@ def pytest_terminal_summary(terminalreporter, config):
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return
-    from asrperf.hardware import cpu_model
+    from asrperf.hardware import cpu_model, machine_name
     from asrperf.report import pair_from_benchmark, row_from_benchmark, summary_text
 
     done = [b for b in session.benchmarks if not b.has_error and b.stats]
@@ -134,5 +134,6 @@ def pytest_terminal_summary(terminalreporter, config):
                                                         {**b.extra_info, "round_s": list(b.stats.data)}, cpu_model()))]
     pairs = [c for b in done if (c := pair_from_benchmark(b.extra_info))]
     if rows or pairs:
-        terminalreporter.write_sep("=", f"asrperf summary ({cpu_model()})")
+        # The model name alone ("AMD EPYC") covers machines with and without AVX-512.
+        terminalreporter.write_sep("=", f"asrperf summary ({machine_name()})")
         terminalreporter.write_line(summary_text(rows, pairs))

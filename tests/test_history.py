@@ -62,6 +62,19 @@ def test_runs_on_another_cpu_are_kept_apart(storage):
     assert len(other.points) == 1 and other.machine == "Another CPU"
 
 
+def test_one_model_name_with_and_without_avx512_is_two_cpus(storage):
+    """"AMD EPYC" names machines with and without AVX-512: a change between them is not a step."""
+    folder = storage / "Linux-CPython-3.11-64bit"
+    for number, isa in ((4, "AVX-512"), (5, "AVX2")):
+        data = json.loads(next(folder.glob("0003_*.json")).read_text())
+        data["machine_info"] = {"cpu": {"brand_raw": "AMD EPYC"}, "asrperf": {"vector_isa": isa}}
+        data["commit_info"]["time"] = f"2026-12-0{number}T10:00:00"
+        (folder / f"000{number}_eeeeee_{number}.json").write_text(json.dumps(data))
+    for isa in ("AVX-512", "AVX2"):
+        series = load_history(storage, machine=f"AMD EPYC ({isa})")[0]
+        assert len(series.points) == 1 and series.machine == f"AMD EPYC ({isa})"
+
+
 def test_two_runs_of_one_commit_are_two_points(storage):
     folder = storage / "Linux-CPython-3.11-64bit"
     data = json.loads(next(folder.glob("0003_*.json")).read_text())
