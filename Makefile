@@ -73,9 +73,10 @@ bench: setup
 	$(PY) -m pytest benchmarks --asrperf-preset quick --benchmark-autosave --benchmark-save-data \
 		--benchmark-columns=median,min,max,rounds --benchmark-sort=name $(BENCH_ARGS)
 
-# The laptop check (-m cpu) and the calibration runs beside it: CI proves everything.
+# The laptop check (-m cpu), and beside it the calibration runs and the tests whose time goes to child
+# processes: CI proves everything.
 test: setup
-	$(PY) -m pytest tests -m "cpu or calibration" --durations=10
+	$(PY) -m pytest tests -m "cpu or calibration or processes" --durations=10
 
 # Tests and benchmark rows on the GPU within 10 minutes; results in gpu-check/. Without a GPU: one line.
 gpu-check: $(STAMP)

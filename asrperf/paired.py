@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
+
+K = TypeVar("K")
 
 #: The confidence every printed interval is at.
 CONFIDENCE = 0.95
@@ -153,7 +155,16 @@ def unpaired_ratio(times_a: Sequence[float], times_b: Sequence[float], confidenc
 
 def abba_order(pairs: int) -> list[tuple[str, str]]:
     """Which side goes first in each pair: A B, B A, A B, B A, ..."""
-    return [("a", "b") if i % 2 == 0 else ("b", "a") for i in range(pairs)]
+    return [tuple(order) for order in round_orders(("a", "b"), pairs)]
+
+
+def round_orders(keys: Sequence[K], rounds: int) -> list[list[K]]:
+    """Every key once per round: in the given order on even rounds, reversed on odd ones.
+
+    For any two keys, the one that goes first alternates from round to round, as in ABBA,
+    whatever stands between them: pairs taken out of one block of rounds keep ABBA's balance.
+    """
+    return [list(keys) if i % 2 == 0 else list(reversed(keys)) for i in range(rounds)]
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,52 @@ class PairedTimes:
         return paired_ratio(self.a, self.b)
 
 
+@dataclass(frozen=True)
+class RoundTimes:
+    """Seconds of each key's call, round by round, and the calls that raised (they left the rounds)."""
+
+    times: dict
+    errors: dict
+
+    def pair(self, a, b) -> PairedTimes:
+        """Two keys' times as pairs: round i of each (both keys must have run every round)."""
+        return PairedTimes(self.times[a], self.times[b])
+
+
+def measure_rounds(calls: Mapping[K, Callable[[], object]], rounds: int,
+                   clock: Callable[[], float] = time.perf_counter,
+                   on_result: Callable[[K, object], None] | None = None,
+                   keep_going: bool = False) -> RoundTimes:
+    """Time each call once per round for ``rounds`` rounds, in ``round_orders`` order.
+
+    Any two of the calls can then be read as ABBA pairs (``RoundTimes.pair``): one block of
+    rounds over n pipelines costs n calls a round where separate pairs would cost two per pair.
+    Each call must return only when its result is ready; ``on_result(key, result)`` sees every
+    timed call's result. A call that raises stops the rounds, or with ``keep_going`` leaves them
+    (its exception in ``errors``, its times dropped) while the others go on.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    times: dict = {key: [] for key in calls}
+    errors: dict = {}
+    for order in round_orders(list(calls), rounds):
+        for key in order:
+            if key in errors:
+                continue
+            start = clock()
+            try:
+                result = calls[key]()
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                errors[key] = exc
+                continue
+            times[key].append(clock() - start)
+            if on_result is not None:
+                on_result(key, result)
+    return RoundTimes({key: tuple(values) for key, values in times.items() if key not in errors}, errors)
+
+
 def measure_pairs(call_a: Callable[[], object], call_b: Callable[[], object], pairs: int, warmup: int = 1,
                   clock: Callable[[], float] = time.perf_counter,
                   on_result: Callable[[str, object], None] | None = None) -> PairedTimes:
@@ -179,16 +236,7 @@ def measure_pairs(call_a: Callable[[], object], call_b: Callable[[], object], pa
     """
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
-    calls = {"a": call_a, "b": call_b}
     for _ in range(warmup):  # each side its own warm-up: compiled programs, caches, allocator
         call_a()
         call_b()
-    times: dict[str, list[float]] = {"a": [], "b": []}
-    for order in abba_order(pairs):
-        for side in order:
-            start = clock()
-            result = calls[side]()
-            times[side].append(clock() - start)
-            if on_result is not None:
-                on_result(side, result)
-    return PairedTimes(tuple(times["a"]), tuple(times["b"]))
+    return measure_rounds({"a": call_a, "b": call_b}, pairs, clock, on_result).pair("a", "b")

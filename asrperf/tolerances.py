@@ -76,6 +76,8 @@ BENCHMARK_MAX_WER = {
     # 0.141 - 0.156 on a subset of 24 (tests/test_algorithms.py), LJ Speech's 32 clips 0.069 - 0.074.
     "files": 0.30,
     "real-files": 0.20,
+    "files-16": 0.30,
+    "real-files-16": 0.20,
 }
 #: For audio cases without their own entry (a user's corpus, say).
 BENCHMARK_MAX_WER_DEFAULT = 0.35

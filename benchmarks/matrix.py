@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asrperf.backends import make_config
-from asrperf.bench.audio_cases import FILE_CASES, available_audio_cases, quick_audio_cases
+from asrperf.bench.audio_cases import FILE_CASES, FILE_SUBSETS, available_audio_cases, quick_audio_cases
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,10 @@ PIPELINES += [
 ]
 # real-*: a real-speech corpus's first utterance and all of it in order (asrperf/bench/audio_cases.py),
 # generated only where a corpus is in use (--asrperf-corpus, default ../shared/realspeech/ljspeech).
-# files, real-files: the corpus benchmark's file sets (every utterance its own file, one job).
-AUDIO = ["utt", "1min", "5min", "30min", "real-utt", "real-1min", "real-all", "files", "real-files"]
+# files, real-files: the corpus benchmark's file sets (every utterance its own file, one job); files-16,
+# real-files-16: their first 16 utterances, the quick preset's.
+AUDIO = ["utt", "1min", "5min", "30min", "real-utt", "real-1min", "real-all", "files", "real-files", "files-16",
+         "real-files-16"]
 SLOW_AUDIO = {"30min"}
 #: cold rows: a fresh process per round, so only the shortest inputs
 SHORT_AUDIO = ("utt", "real-utt")
@@ -135,7 +137,8 @@ QUICK_DTYPE = {"whisper-cpp": "float16"}
 #: one utterance (and its warm row, seconds): backend -> its batch size there.
 QUICK_SHORT = {"jax": 8, "torch": 8, "openai-whisper": None, "faster-whisper": None, "whisper-cpp": None}
 #: Many files in one job: jax batching across files, against openai-whisper and the fastest peer
-#: (faster-whisper). whisper.cpp's corpus row (the slowest of them, 1.3 min here) is in the full preset.
+#: (faster-whisper), on the corpus's first 16 utterances (half the time of all 32). whisper.cpp's row and
+#: the whole corpora's are in the full preset.
 QUICK_FILES = {("jax", 8), ("openai-whisper", None), ("faster-whisper", None)}
 #: Cold-row cache modes in the quick preset, where fewer than all. jax: no cache and a filled one (its
 #: "miss" differs from "off" by writing the cache). torch: none; even its cached start is about 17 s a
@@ -153,7 +156,8 @@ PRESETS = {
     # The article's table: large-v2 on GPU (dtypes x batch), base and large on CPU, 30+ min audio.
     "article": lambda c, quick: c.audio in ("1min", "30min")
     and (c.model == "large-v2" or c.model == "base" and c.device == "cpu"),
-    "full": lambda c, quick: True,
+    # Every row, on the whole file sets (their first 16 utterances are the quick preset's shortcut).
+    "full": lambda c, quick: c.audio not in FILE_SUBSETS,
 }
 
 

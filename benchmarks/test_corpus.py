@@ -9,12 +9,21 @@ WER is over the whole corpus. Warm: >= 3 rounds after a warm-up of every batch b
 from __future__ import annotations
 
 from asrperf.backends.devices import reset_peak_device_memory
+from asrperf.batch_buckets import bucket_for
 from asrperf.bench.audio_cases import file_set
 from asrperf.bench.record import ResultRow
 from conftest import corpus_dir
 
 from .checks import assert_transcribed, calibrating, skip_unless_runnable, timing
 from .matrix import FILE_AUDIO
+
+
+def buckets_met(buckets: tuple[int, ...], windows: int) -> list[int]:
+    """The bucket sizes a job of ``windows`` windows runs in: full batches, then the smallest bucket
+    that holds the rest (``asrperf.batch_buckets``)."""
+    batch, rest = buckets[-1], windows % buckets[-1]
+    met = {batch} if windows >= batch else set()
+    return sorted(met | {bucket_for(rest, buckets)} if rest else met)
 
 
 def test_corpus(benchmark, pipeline, case, request):
@@ -26,9 +35,9 @@ def test_corpus(benchmark, pipeline, case, request):
     if timed["warmup_rounds"]:
         # A warm-up round of the whole corpus would cost as much as a timed one. What it must do is
         # compile every batch bucket the job meets (asrperf.batch_buckets) and touch the model: one
-        # job per bucket size, of that many files, does it (the corpora's clips are one window each;
-        # a bucket the timed rounds still compile shows in the row's bucket_compile_s).
-        for rows in getattr(pipe, "buckets", (1,)):
+        # job per such bucket size, of that many files, does it (the corpora's clips are one window
+        # each; a bucket the timed rounds still compile shows in the row's bucket_compile_s).
+        for rows in buckets_met(getattr(pipe, "buckets", (1,)), len(files.files)):
             pipe.run_many(list(files.files[:rows]))
         timed["warmup_rounds"] = 0
     reset_peak_device_memory(case.backend)

@@ -44,13 +44,13 @@ def pytest_collection_modifyitems(config, items):
     """`-m cpu` is the laptop check: what it leaves out runs only when -m names it.
 
     Slow tests (a 120-minute input) run only when -m names them, even without -m. Under -m, calibration
-    tests run only when -m names them, so -m cpu leaves out the calibration cases of cpu modules too.
+    and processes tests run only when -m names them, so -m cpu leaves out those cases of cpu modules too.
     """
     markexpr = config.getoption("-m") or ""
     here = Path(__file__).parent
     left_out = []
-    for marker in ("slow", "calibration"):
-        if re.search(rf"\b{marker}\b", markexpr) or (marker == "calibration" and not markexpr):
+    for marker in ("slow", "calibration", "processes"):
+        if re.search(rf"\b{marker}\b", markexpr) or (marker != "slow" and not markexpr):
             continue
         left_out += [item for item in items if item.get_closest_marker(marker) and here in item.path.parents]
     if left_out:

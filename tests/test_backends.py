@@ -8,14 +8,14 @@ from asrperf.corpus import utterances
 from asrperf.metrics import wer
 from asrperf.segments import Segment, join_text
 
-from .corpus_runs import AGREEMENT_BACKENDS, CLIPS, agreement_utterances
+from .corpus_runs import AGREEMENT_BACKENDS, CLIPS, agreement_backend_params, agreement_utterances
 
 pytestmark = pytest.mark.cpu
 
 
 # The contract is checked on the runs the per-clip limits use (tests/test_external_corpus.py): the first
 # CLIPS utterances of the agreement set, real speech where a corpus is in use, each transcribed once a session.
-@pytest.fixture(scope="module", params=list(AGREEMENT_BACKENDS))
+@pytest.fixture(scope="module", params=agreement_backend_params())
 def transcripts(request, pipeline, agreement_runs, real_corpus):
     name = request.param
     runs = agreement_runs(name, CLIPS)  # skips when the backend cannot run here

@@ -108,6 +108,7 @@ def test_every_error_is_an_asrperf_error():
 CONVERT = "from asrperf.weights.sources import checkpoint_file, resolve_model; print(checkpoint_file(resolve_model('tiny.en')))"
 
 
+@pytest.mark.processes  # three children convert the weights at once
 def test_concurrent_cache_writers_do_not_corrupt(tmp_path):
     pytest.importorskip("torch", reason="pip install 'asrperf[torch]'")
     env = {"ASRPERF_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.cpu
+pytestmark = [pytest.mark.cpu, pytest.mark.processes]
 ROOT = Path(__file__).resolve().parents[1]
 
 #: backend -> how tests/broken_backends.py breaks it

@@ -33,6 +33,7 @@ def cold_child(wav, cache_dir):
     return json.loads(cold_json), json.loads(imported)
 
 
+@pytest.mark.processes
 def test_jax_cold_start_skips_torch_and_reuses_its_executables(two_cold_children):
     (first, first_imports), (second, second_imports), cache = two_cold_children
     assert first_imports == second_imports == {"torch": False, "whisper": False, "transformers": False}
@@ -43,6 +44,7 @@ def test_jax_cold_start_skips_torch_and_reuses_its_executables(two_cold_children
     assert second["text"] == first["text"] and first["text"].strip()
 
 
+@pytest.mark.processes
 def test_cold_phases_are_each_measured_once(two_cold_children):
     """The first call's bucket compiles count as compile, not as load or transcription: no phase is negative."""
     (first, _), (second, _), _ = two_cold_children

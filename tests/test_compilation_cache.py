@@ -7,7 +7,7 @@ with ``compilation_cache_dir``, then a transcription), started once a session fo
 
 import pytest
 
-pytestmark = pytest.mark.cpu
+pytestmark = [pytest.mark.cpu, pytest.mark.processes]
 pytest.importorskip("jax", reason="pip install 'asrperf[jax]'")
 
 

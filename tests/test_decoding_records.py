@@ -97,6 +97,7 @@ def test_every_backend_gets_the_same_threads(runs, request, name):
 BASE_RUNS = [("openai-whisper", None), ("jax", 1), ("faster-whisper", None), ("transformers", 4)]
 
 
+@pytest.mark.calibration  # the base model, as its parity and transcripts are
 def test_multilingual_records_agree_and_force_english(pipeline):
     """base has language and task tokens and another vocabulary: the records must still agree."""
     records = {}
@@ -121,6 +122,7 @@ def test_the_token_limit_reaches_the_library_and_its_hits_are_counted(pipeline, 
     assert stats.windows >= 1 and stats.max_length_hits == stats.windows and stats.tokens == 5 * stats.windows
 
 
+@pytest.mark.processes
 def test_cold_processes_get_the_requested_threads(tmp_path):
     from asrperf.audio import write_wav
 

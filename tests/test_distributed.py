@@ -52,6 +52,7 @@ def run_two_processes(files_of) -> list[tuple[int, str, str]]:
     return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
 
 
+@pytest.mark.processes
 def test_two_processes_give_the_single_process_text(pipeline, files):
     runs = run_two_processes(lambda process: files)
     for returncode, _, err in runs:
@@ -70,6 +71,7 @@ def test_two_processes_give_the_single_process_text(pipeline, files):
     assert [[Segment.from_dict(s) for s in r["segments"]] for r in leader["results"]] == single
 
 
+@pytest.mark.processes
 def test_processes_given_different_audio_all_stop_with_the_reason(files):
     # Without the check, process 1 (one file fewer) would finish early and leave process 0 waiting.
     runs = run_two_processes(lambda process: files if process == 0 else files[:2])

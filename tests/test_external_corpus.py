@@ -18,7 +18,7 @@ from asrperf.errors import AudioError, ConfigurationError
 from asrperf.metrics import wer
 
 from .conftest import encode_audio
-from .corpus_runs import AGREEMENT_BACKENDS, CLIPS, agreement_utterances
+from .corpus_runs import CLIPS, agreement_backend_params, agreement_utterances
 
 pytestmark = pytest.mark.cpu
 
@@ -205,7 +205,7 @@ def real_speech_with_limits(real_corpus):
                     f"measure yours with `asrperf corpus wer --corpus {real_corpus.directory}` and add them")
 
 
-@pytest.mark.parametrize("name", list(AGREEMENT_BACKENDS))
+@pytest.mark.parametrize("name", agreement_backend_params())
 def test_real_speech_clips_within_the_per_utterance_limits(real_corpus, corpus_transcripts, name):
     """The laptop check's share of the above: the corpus's first few clips, each within the per-utterance
     limits (its WER against the transcript, and against the reference backend's words). The corpus-wide

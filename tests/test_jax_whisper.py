@@ -157,6 +157,7 @@ def run_isolated(code, env_extra):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.processes
 def test_batch_sharded_over_two_devices_gives_the_same_text(pipeline):
     # XLA_FLAGS must be set before jax is imported, hence a fresh process for two devices. One device is
     # this session's batch-8 pipeline: the audio's two windows run in its batch-2 bucket, the program the

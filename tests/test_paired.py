@@ -1,14 +1,20 @@
 """Paired ratios and their intervals: an A/A pair contains 1, a real difference does not, drift cancels."""
 
+import json
 import math
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from asrperf.paired import (
-    Ratio, abba_order, measure_pairs, one_sided_bounds, paired_ratio, unpaired_ratio, within_run_interval,
+    Ratio, abba_order, measure_pairs, measure_rounds, one_sided_bounds, paired_ratio, round_orders, unpaired_ratio,
+    within_run_interval,
 )
 
 pytestmark = pytest.mark.cpu
@@ -86,6 +92,42 @@ def test_measure_pairs_warms_each_side_and_shows_every_result():
     assert seen == [("a", "a"), ("b", "b"), ("b", "b"), ("a", "a"), ("a", "a"), ("b", "b")]
 
 
+@given(st.integers(2, 9), st.integers(1, 8))
+def test_in_a_block_of_rounds_every_two_keys_alternate_like_abba(keys, rounds):
+    orders = round_orders(list(range(keys)), rounds)
+    assert all(sorted(order) == list(range(keys)) for order in orders)
+    for a in range(keys):
+        for b in range(a + 1, keys):
+            firsts = ["a" if order.index(a) < order.index(b) else "b" for order in orders]
+            assert firsts == [first for first, _ in abba_order(rounds)]
+
+
+def test_pairs_read_from_one_block_find_each_ratio_under_drift():
+    """Four stand-ins in one block (as the factor rows share theirs): every pair is bracketed."""
+    clock = Clock()
+    drift = lambda t: 1.0 + 0.3 * math.sin(t / 11.0)  # noqa: E731
+    base = {"torch": 1.6, "jax": 1.0, "openai-whisper": 2.4, "whisper-jax": 5.0}
+    calls = {name: StandIn(clock, seconds, drift, 0.02, seed) for seed, (name, seconds) in enumerate(base.items())}
+    block = measure_rounds(calls, 6, clock=clock)
+    assert not block.errors and all(len(times) == 6 for times in block.times.values())
+    for a, b in (("torch", "jax"), ("openai-whisper", "whisper-jax"), ("jax", "whisper-jax"), ("torch", "openai-whisper")):
+        ratio = block.pair(a, b).ratio
+        # Drift between two keys' calls in a round widens their interval; it still brackets the truth.
+        assert ratio.contains(base[a] / base[b]) and ratio.high / ratio.low < 1.4, (a, b, ratio)
+
+
+def test_a_call_that_raises_leaves_the_block_or_stops_it():
+    def broken():
+        raise RuntimeError("crashed")
+
+    calls = {"fine": lambda: "ok", "broken": broken, "also fine": lambda: "ok"}
+    block = measure_rounds(calls, 3, keep_going=True)
+    assert set(block.times) == {"fine", "also fine"} and all(len(t) == 3 for t in block.times.values())
+    assert isinstance(block.errors["broken"], RuntimeError)
+    with pytest.raises(RuntimeError, match="crashed"):
+        measure_rounds(calls, 3)
+
+
 @given(st.lists(st.floats(0.1, 10.0), min_size=2, max_size=12), st.floats(0.2, 5.0))
 def test_a_constant_factor_is_the_ratio_exactly(times, factor):
     ratio = paired_ratio([t * factor for t in times], times)
@@ -120,3 +162,23 @@ def test_times_must_be_positive_seconds(bad):
         paired_ratio(bad, [1.0] * len(bad) or [1.0])
     with pytest.raises(ValueError, match="one B time per A time"):
         paired_ratio([1.0, 2.0], [1.0])
+
+
+def test_rounds_timed_in_a_block_are_the_rows_own_in_pytest_benchmark(tmp_path):
+    """The factor rows hand pytest-benchmark the block's rounds (benchmarks/checks.py record_rounds): with the
+    installed pytest-benchmark they come out as the row's statistics, in its JSON and its compare."""
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "test_row.py").write_text(
+        "from benchmarks.checks import record_rounds\n\n"
+        "def test_row(benchmark):\n"
+        "    record_rounds(benchmark, [1.0, 2.0, 4.0])\n"
+        "    benchmark.extra_info['kept'] = True\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                          str(tmp_path / "test_row.py"), f"--benchmark-json={tmp_path / 'run.json'}"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "not used at all" not in out.stdout + out.stderr
+    row, = json.loads((tmp_path / "run.json").read_text())["benchmarks"]
+    assert row["stats"]["data"] == [1.0, 2.0, 4.0] and row["stats"]["median"] == 2.0 and row["stats"]["rounds"] == 3
+    assert row["extra_info"] == {"kept": True}

@@ -223,6 +223,10 @@ def side_env():
         pytest.skip(f"whisper-jax unavailable: {reason}")
 
 
+# The real worker starts JAX 0.4.30, Flax and transformers in the side environment (about 10 s on two
+# cores before its first word): the tests that start it are ``processes`` tests, as are its clips.
+
+
 def test_asrperf_backends_lists_whisper_jax_as_usable(side_env):
     out = subprocess.run([sys.executable, "-m", "asrperf.cli", "backends"], capture_output=True, text=True,
                          timeout=120)
@@ -231,6 +235,7 @@ def test_asrperf_backends_lists_whisper_jax_as_usable(side_env):
     assert available_backends()["whisper-jax"] is None
 
 
+@pytest.mark.processes
 def test_rows_record_the_side_environment_and_what_was_passed(side_env, pipeline):
     from asrperf.decoding_record import DecodingRecord
     from asrperf.weights.sources import weights_fingerprint
@@ -257,6 +262,7 @@ def test_rows_record_the_side_environment_and_what_was_passed(side_env, pipeline
     assert wer(utterance.reference, join_text(segments)) <= tolerances.benchmark_max_wer("tiny.en", "utt")
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("make_bad,match", [
     (lambda tmp: np.array([0.1, np.nan] * 8000, np.float32), "NaN"),
     (lambda tmp: np.full((4, 4, 4), 0.1, np.float32), "not a signal"),
@@ -269,6 +275,7 @@ def test_bad_audio_is_refused_before_the_worker(side_env, pipeline, tmp_path, ma
     assert pipe.transcribe(np.zeros(0, np.float32)) == []
 
 
+@pytest.mark.processes  # a worker of its own
 def test_a_killed_worker_is_an_error_not_a_hang(side_env):
     pipe = load_pipeline("whisper-jax", "tiny.en", batch_size=1)
     os.kill(pipe._worker.pid, signal.SIGKILL)
@@ -289,6 +296,7 @@ def agree_with_the_jax_backend(pipeline, audio_name: str, batch_size: int) -> di
     return scores
 
 
+@pytest.mark.processes
 def test_a_minute_agrees_with_the_jax_backend(side_env, pipeline):
     """The article's system and asrperf's port, same weights, same algorithm, on a composed minute (three
     chunks, two seams), in the session's shared pipelines: the worker the other tests use, no second one.

@@ -9,7 +9,8 @@ apart). The real names stay the same whatever the corpus, because pytest-benchma
 matches saved runs by id; ``AudioCase.source`` says which corpus a case came from.
 
 File sets (``FileSet``), for the corpus benchmark: ``files`` (the shipped corpus's
-utterances, each its own file) and ``real-files`` (the real corpus's, when one is in use).
+utterances, each its own file) and ``real-files`` (the real corpus's, when one is in use), and
+their first 16 utterances, ``files-16`` and ``real-files-16`` (the quick preset's: half the time).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ REAL_CASES = ("real-utt", "real-1min", "real-all")
 #: ``real-1min`` takes the corpus's first utterances while they fit in this many seconds (at least one).
 REAL_SHORT_S = 60.0
 #: Many files in one job (``Pipeline.transcribe_many``): the synthetic corpus, and the real one.
-FILE_CASES = ("files", "real-files")
+WHOLE_FILE_CASES = ("files", "real-files")
+#: The first utterances of each: name -> (file set, how many).
+FILE_SUBSETS = {"files-16": ("files", 16), "real-files-16": ("real-files", 16)}
+FILE_CASES = WHOLE_FILE_CASES + tuple(FILE_SUBSETS)
 #: The quick preset's audio: real speech where a corpus is in use, else the synthetic stand-ins.
 QUICK_REAL = ("real-utt", "real-all")
 QUICK_SYNTHETIC = ("utt", "1min")
@@ -91,12 +95,13 @@ def corpus_notice(corpus_dir: Path | None) -> str:
 
 def available_audio_cases(corpus_dir: Path | None) -> tuple[str, ...]:
     """Every audio case name that can be built with this corpus (None: synthetic only), file sets included."""
-    return SYNTHETIC_CASES + ("files",) + (REAL_CASES + ("real-files",) if corpus_dir is not None else ())
+    real = REAL_CASES + ("real-files", "real-files-16") if corpus_dir is not None else ()
+    return SYNTHETIC_CASES + ("files", "files-16") + real
 
 
 def quick_audio_cases(corpus_dir: Path | None) -> tuple[str, ...]:
     """The quick preset's cases, long-form last: real speech where a corpus is in use."""
-    return ("real-files", *QUICK_REAL) if corpus_dir is not None else ("files", *QUICK_SYNTHETIC)
+    return ("real-files-16", *QUICK_REAL) if corpus_dir is not None else ("files-16", *QUICK_SYNTHETIC)
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,11 @@ def file_set(name: str, corpus_dir: str | os.PathLike | None = None) -> FileSet:
 
 @lru_cache(maxsize=None)
 def _file_set(name: str, corpus_dir: Path | None) -> FileSet:
+    if name in FILE_SUBSETS:
+        whole, count = FILE_SUBSETS[name]
+        full = _file_set(whole, corpus_dir)
+        return FileSet(name, full.files[:count], full.references[:count],
+                       f"the first {min(count, len(full.files))} of {full.source}")
     if name == "files":
         items, source = utterances(), f"synthetic corpus (espeak-ng), {len(utterances())} utterances"
     elif name == "real-files":
