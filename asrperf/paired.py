@@ -167,6 +167,31 @@ def round_orders(keys: Sequence[K], rounds: int) -> list[list[K]]:
     return [list(keys) if i % 2 == 0 else list(reversed(keys)) for i in range(rounds)]
 
 
+#: Up to this many keys, ``block_order`` tries every order (9! is about 0.4 million); beyond, it keeps theirs.
+ORDER_SEARCH_MAX_KEYS = 9
+
+
+def block_order(keys: Sequence[K], pairs: Sequence[tuple[K, K]]) -> list[K]:
+    """An order of ``keys`` for one block of rounds that keeps each pair's two keys close.
+
+    Calls between a pair's two sides add the drift of their time to its ratio's noise, so the
+    order minimises the largest gap between the two keys of any pair, then the sum of squared
+    gaps, then the gaps in the pairs' own order (the first pair, the headline, closest). Ties keep
+    the order the keys came in. Beyond ``ORDER_SEARCH_MAX_KEYS`` keys the given order is kept.
+    """
+    keys = list(keys)
+    if len(keys) > ORDER_SEARCH_MAX_KEYS or not pairs:
+        return keys
+    import itertools
+
+    def cost(order):
+        position = {key: i for i, key in enumerate(order)}
+        gaps = [abs(position[a] - position[b]) for a, b in pairs]
+        return max(gaps), sum(g * g for g in gaps), gaps
+
+    return list(min(itertools.permutations(keys), key=cost))
+
+
 @dataclass(frozen=True)
 class PairedTimes:
     """Seconds of each side's calls, pair by pair, and the ratio they give (A / B)."""

@@ -5,7 +5,7 @@ shared 2-core machines). Here every pipeline of the session's factor pairs lives
 each warmed up on the input once, and round i calls each of them once: in order on even rounds,
 reversed on odd ones (``asrperf.paired.measure_rounds``). Any two of them then alternate which
 goes first from round to round, as ABBA pairs do, and each pipeline is called once a round
-however many factors it is a side of (the quick preset: 8 pipelines a round for 8 factors, not
+however many factors it is a side of; the order keeps each factor's two sides close (the quick preset: 8 pipelines a round for 8 factors, not
 16). Pairs on one model and input share a block: the full preset has one per model and input. The row's ratio is exp(mean ln(second / first)) over the rounds with its 95 % t interval;
 pytest-benchmark's statistics are those of a whole pair (both sides' calls of a round), so
 ``--benchmark-compare`` still sees a regression on either side.
@@ -21,7 +21,7 @@ import pytest
 
 from asrperf.bench.audio_cases import audio_case
 from asrperf.bench.record import ResultRow, pair_row
-from asrperf.paired import RoundTimes, measure_rounds
+from asrperf.paired import RoundTimes, block_order, measure_rounds
 from conftest import corpus_dir
 
 from .checks import assert_transcribed, calibrating, pairs_wanted, record_rounds, skip_unless_runnable
@@ -50,12 +50,13 @@ def block_key(case) -> tuple:
 
 
 def block_cases(pairs, key: tuple) -> list:
-    """The block's pipelines: each distinct side once, in the order the pairs name them, so that a
-    pair's two sides stand close together in a round."""
+    """The block's pipelines, each distinct side once, in an order that keeps each pair's two sides
+    close together in a round (``asrperf.paired.block_order``)."""
+    sides = [(first, second) for _, first, second in pairs if block_key(first) == key]
     cases = []
-    for _, first, second in pairs:
-        cases += [case for case in (first, second) if case not in cases and block_key(case) == key]
-    return cases
+    for first, second in sides:
+        cases += [case for case in (first, second) if case not in cases]
+    return block_order(cases, sides)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asrperf.paired import (
-    Ratio, abba_order, measure_pairs, measure_rounds, one_sided_bounds, paired_ratio, round_orders, unpaired_ratio,
+    Ratio, abba_order, block_order, measure_pairs, measure_rounds, one_sided_bounds, paired_ratio, round_orders, unpaired_ratio,
     within_run_interval,
 )
 
@@ -114,6 +114,22 @@ def test_pairs_read_from_one_block_find_each_ratio_under_drift():
         ratio = block.pair(a, b).ratio
         # Drift between two keys' calls in a round widens their interval; it still brackets the truth.
         assert ratio.contains(base[a] / base[b]) and ratio.high / ratio.low < 1.4, (a, b, ratio)
+
+
+def test_a_block_keeps_each_pairs_two_sides_close():
+    """The quick preset's eight factors over its eight pipelines: no pair more than one call apart, and
+    both framework pairs (the first two factors) side by side."""
+    pairs = [("torch", "jax"), ("openai-whisper b8", "whisper-jax"), ("torch", "openai-whisper b8"),
+             ("jax", "whisper-jax"), ("jax", "jax seq"), ("jax", "openai-whisper seq"),
+             ("jax seq", "faster-whisper"), ("jax seq", "whisper.cpp")]
+    keys = list(dict.fromkeys(key for pair in pairs for key in pair))
+    order = block_order(keys, pairs)
+    assert sorted(order) == sorted(keys)
+    gaps = [abs(order.index(a) - order.index(b)) for a, b in pairs]
+    assert max(gaps) == 2 and gaps[:2] == [1, 1], (order, gaps)
+    assert block_order(keys, []) == keys  # nothing to keep close: the order given
+    many = [str(i) for i in range(10)]
+    assert block_order(many, [("0", "9")]) == many  # too many to search: the order given
 
 
 def test_a_call_that_raises_leaves_the_block_or_stops_it():
