@@ -37,6 +37,14 @@ def bucket_for(rows: int, sizes: tuple[int, ...]) -> int:
     raise ValueError(f"{rows} rows do not fit the largest bucket ({sizes[-1]})")
 
 
+def buckets_met(sizes: tuple[int, ...], windows: int) -> list[int]:
+    """The sizes a job of ``windows`` windows runs in, batched in order: full batches of the largest
+    size, then the smallest size that holds the rest."""
+    batch, rest = sizes[-1], windows % sizes[-1]
+    met = {batch} if windows >= batch else set()
+    return sorted(met | {bucket_for(rest, sizes)} if rest else met)
+
+
 @dataclass
 class BucketLog:
     """One call's batches: rows decoded (padding included) and first-use compiles by bucket size."""

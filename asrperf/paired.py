@@ -18,6 +18,7 @@ and a ratio of two such rows a Welch interval, labelled "unpaired" wherever it i
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -182,7 +183,6 @@ def block_order(keys: Sequence[K], pairs: Sequence[tuple[K, K]]) -> list[K]:
     keys = list(keys)
     if len(keys) > ORDER_SEARCH_MAX_KEYS or not pairs:
         return keys
-    import itertools
 
     def cost(order):
         position = {key: i for i, key in enumerate(order)}

@@ -9,21 +9,13 @@ WER is over the whole corpus. Warm: >= 3 rounds after a warm-up of every batch b
 from __future__ import annotations
 
 from asrperf.backends.devices import reset_peak_device_memory
-from asrperf.batch_buckets import bucket_for
+from asrperf.batch_buckets import buckets_met
 from asrperf.bench.audio_cases import file_set
 from asrperf.bench.record import ResultRow
 from conftest import corpus_dir
 
 from .checks import assert_transcribed, calibrating, skip_unless_runnable, timing
 from .matrix import FILE_AUDIO
-
-
-def buckets_met(buckets: tuple[int, ...], windows: int) -> list[int]:
-    """The bucket sizes a job of ``windows`` windows runs in: full batches, then the smallest bucket
-    that holds the rest (``asrperf.batch_buckets``)."""
-    batch, rest = buckets[-1], windows % buckets[-1]
-    met = {batch} if windows >= batch else set()
-    return sorted(met | {bucket_for(rest, buckets)} if rest else met)
 
 
 def test_corpus(benchmark, pipeline, case, request):

@@ -5,10 +5,12 @@ shared 2-core machines). Here every pipeline of the session's factor pairs lives
 each warmed up on the input once, and round i calls each of them once: in order on even rounds,
 reversed on odd ones (``asrperf.paired.measure_rounds``). Any two of them then alternate which
 goes first from round to round, as ABBA pairs do, and each pipeline is called once a round
-however many factors it is a side of; the order keeps each factor's two sides close (the quick preset: 8 pipelines a round for 8 factors, not
-16). Pairs on one model and input share a block: the full preset has one per model and input. The row's ratio is exp(mean ln(second / first)) over the rounds with its 95 % t interval;
-pytest-benchmark's statistics are those of a whole pair (both sides' calls of a round), so
-``--benchmark-compare`` still sees a regression on either side.
+however many factors it is a side of (the quick preset: 8 pipelines a round for 8 factors, not
+16); the order keeps each factor's two sides close (``asrperf.paired.block_order``). Pairs on one
+model and input share a block: the full preset has one per model and input. The row's ratio is
+exp(mean ln(second / first)) over the rounds with its 95 % t interval; pytest-benchmark's
+statistics are those of a whole pair (both sides' calls of a round), so ``--benchmark-compare``
+still sees a regression on either side.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asrperf.batch_buckets import BucketLog, bucket_for, bucket_sizes
+from asrperf.batch_buckets import BucketLog, bucket_for, bucket_sizes, buckets_met
 from asrperf.corpus import utterances
 
 pytestmark = pytest.mark.cpu
@@ -29,6 +29,14 @@ def test_the_smallest_bucket_that_holds_the_rows(batch, rows):
     chosen = bucket_for(rows, sizes)
     assert chosen >= rows and all(size < rows for size in sizes if size < chosen)
     assert chosen < 2 * rows or chosen == sizes[0]  # never more than half padding
+
+
+@given(st.integers(1, 16), st.integers(0, 70))
+def test_a_job_meets_the_buckets_of_its_batches(batch, windows):
+    """What the corpus benchmark warms up: the bucket of every batch a job of ``windows`` windows forms."""
+    sizes = bucket_sizes(batch)
+    batches = [min(batch, windows - start) for start in range(0, windows, batch)]
+    assert buckets_met(sizes, windows) == sorted({bucket_for(rows, sizes) for rows in batches})
 
 
 def test_bucket_log_counts_padding():

@@ -33,10 +33,9 @@ REAL_CASES = ("real-utt", "real-1min", "real-all")
 #: ``real-1min`` takes the corpus's first utterances while they fit in this many seconds (at least one).
 REAL_SHORT_S = 60.0
 #: Many files in one job (``Pipeline.transcribe_many``): the synthetic corpus, and the real one.
-WHOLE_FILE_CASES = ("files", "real-files")
 #: The first utterances of each: name -> (file set, how many).
 FILE_SUBSETS = {"files-16": ("files", 16), "real-files-16": ("real-files", 16)}
-FILE_CASES = WHOLE_FILE_CASES + tuple(FILE_SUBSETS)
+FILE_CASES = ("files", "real-files", *FILE_SUBSETS)
 #: The quick preset's audio: real speech where a corpus is in use, else the synthetic stand-ins.
 QUICK_REAL = ("real-utt", "real-all")
 QUICK_SYNTHETIC = ("utt", "1min")
