@@ -40,6 +40,51 @@ def encode_audio(path, samples: np.ndarray, rate: int, codec: str, channels: int
             container.mux(packet)
 
 
+# ---------------------------------------------------------------- two workers
+# tests/ runs on two pytest-xdist workers, each pinned to its own share of the CPUs. Most tests are
+# short and single-threaded (imports, jax compiles, hypothesis stand-ins, child processes), so one
+# process keeps a 2-core machine about 1.35 CPUs busy; two pinned workers keep it at 1.8, and
+# no framework thread pool competes with the other worker's. A module runs in one worker, so tests
+# that share a module's or the session's long runs (the whole-corpus ones: tests/test_agreement.py)
+# sit in one module. Two is fixed, not tuned to the CPU count:
+# each worker builds its own pipelines, so more workers repeat more builds (measured on a 2-core
+# Xeon only). -n N chooses another count; -n 0 runs in one process.
+WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Two workers by default for a run of tests/ alone (not with benchmarks/, which need a quiet machine)."""
+    option = config.option
+    if hasattr(config, "workerinput") or not hasattr(option, "numprocesses"):  # a worker, or no pytest-xdist
+        return
+    if option.numprocesses is None:
+        here = Path(__file__).parent
+        only_tests = all(here == path or here in path.parents
+                         for path in (Path(arg.split("::")[0]).resolve() for arg in config.args))
+        pinnable = hasattr(os, "sched_setaffinity")  # Linux: without it the workers' thread pools would compete
+        if not (only_tests and pinnable) or option.usepdb or option.collectonly \
+                or len(os.sched_getaffinity(0)) < WORKERS:
+            return
+        option.numprocesses = WORKERS
+    if option.dist == "no" and option.numprocesses:
+        option.dist = "loadfile"  # a module's tests in one worker, so its module fixtures are built once
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A worker takes its share of the CPUs before any framework starts its thread pools."""
+    if not hasattr(config, "workerinput") or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    index, count = int(config.workerinput["workerid"].removeprefix("gw")), config.workerinput["workercount"]
+    os.sched_setaffinity(0, cpus[index::count] or cpus)
+    # A pytest the tests start (the benchmark guard, the gate) must not take itself for a worker:
+    # pytest-benchmark, seeing PYTEST_XDIST_WORKER, would write no JSON.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        os.environ.pop(name, None)
+
+
 def pytest_collection_modifyitems(config, items):
     """`-m cpu` is the laptop check: what it leaves out runs only when -m names it.
 

@@ -2,6 +2,8 @@
 
 On real speech (``../shared/realspeech/ljspeech``, or ``--asrperf-corpus DIR``) when it is
 there, else on the synthetic corpus; each with the limits calibrated on it (tolerances.py).
+The same-algorithm check on the corpus is here too: it reuses the session's corpus runs, and
+one module runs in one test worker (tests/conftest.py).
 """
 
 import itertools
@@ -10,8 +12,10 @@ import pytest
 
 from asrperf import tolerances
 from asrperf.metrics import wer
+from asrperf.segments import join_text
 
 from .corpus_runs import AGREEMENT_BACKENDS, agreement_utterances
+from .test_algorithms import CORPUS_RUNS, agreement_name
 from .test_external_corpus import real_speech_with_limits
 
 # Every backend over the whole corpus: a calibration run (make test), not the laptop check, which
@@ -80,3 +84,23 @@ def test_real_speech_wer_within_calibrated_limit(real_corpus, corpus_transcripts
     limit = tolerances.real_speech_max_wer(config.backend, config.longform)
     measured = wer([u.text for u in agreement_utterances(real_corpus)], texts)
     assert measured <= limit, f"{name}: corpus WER {measured:.3f} on real speech, calibrated limit {limit}"
+
+
+@pytest.fixture(scope="module")
+def corpus_texts(pipeline, corpus_transcripts, real_corpus):
+    """(framework, algorithm) → transcripts of the corpus; the agreement runs where the configuration is theirs."""
+    items = agreement_utterances(real_corpus)
+    texts = {}
+    for run, settings in CORPUS_RUNS.items():
+        if name := agreement_name(settings):
+            texts[run] = corpus_transcripts(name)
+        else:
+            pipe = pipeline(**settings)
+            texts[run] = [join_text(pipe.transcribe(u.path)) for u in items]
+    return texts
+
+
+@pytest.mark.parametrize("algorithm", ["sequential", "chunked"])
+def test_frameworks_agree_on_the_corpus(corpus_texts, algorithm):
+    torch_texts, jax_texts = corpus_texts[("openai-whisper", algorithm)], corpus_texts[("jax", algorithm)]
+    assert wer(torch_texts, jax_texts) <= tolerances.MAX_SAME_ALGORITHM_PAIRWISE_WER

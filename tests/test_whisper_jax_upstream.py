@@ -23,7 +23,6 @@ from asrperf.backends import available_backends, load_pipeline
 from asrperf.backends.whisper_jax_upstream import PROTOCOL, WORKER_SCRIPT, probe
 from asrperf.backends.worker_process import WorkerError, WorkerProcess
 from asrperf.bench.audio_cases import audio_case
-from asrperf.longform import plan_chunks
 from asrperf.errors import AudioError, ConfigurationError, DeviceUnavailableError
 from asrperf.metrics import wer
 from asrperf.segments import join_text
@@ -282,24 +281,3 @@ def test_a_killed_worker_is_an_error_not_a_hang(side_env):
     with pytest.raises(WorkerError, match="exit code -9"):
         pipe.transcribe(audio_case("utt").samples)
     pipe.close()
-
-
-def agree_with_the_jax_backend(pipeline, audio_name: str, batch_size: int) -> dict[str, float]:
-    audio = audio_case(audio_name)
-    scores = {}
-    for backend in ("whisper-jax", "jax"):
-        pipe = pipeline(backend, "tiny.en", batch_size=batch_size)
-        run = pipe.run(audio.samples)
-        scores[backend] = wer(audio.reference, join_text(run.segments))
-        assert run.max_length_hits == 0
-        assert run.windows == len(plan_chunks(len(audio.samples))), (backend, run.windows)
-    return scores
-
-
-@pytest.mark.processes
-def test_a_minute_agrees_with_the_jax_backend(side_env, pipeline):
-    """The article's system and asrperf's port, same weights, same algorithm, on a composed minute (three
-    chunks, two seams), in the session's shared pipelines: the worker the other tests use, no second one.
-    5 minutes at batch 8, where the tolerance was calibrated: tests/test_algorithms_calibration.py."""
-    scores = agree_with_the_jax_backend(pipeline, "1min", 1)
-    assert abs(scores["whisper-jax"] - scores["jax"]) <= tolerances.MAX_WER_DELTA_WHISPER_JAX_VS_JAX, scores
